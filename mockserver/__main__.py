@@ -1,0 +1,4 @@
+"""``python -m mockserver`` is the ``mockserver`` command."""
+from .cli import main
+
+main()

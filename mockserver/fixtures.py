@@ -1,0 +1,230 @@
+"""Fixtures: the YAML dataset every office starts from, the keys file, state export.
+
+A fixture folder has one file per resource (tasks.yaml, tasklists.yaml,
+definitions.yaml, userods.yaml, patients.yaml, appointments.yaml) plus office.yaml.
+Records use the wire format of schemas.py; timestamps may be relative to the office
+clock (``now``, ``now-3d``, ``now-2h30m``). Everything is validated on load, and an
+error names the file, the record and the field.
+"""
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+from marshmallow import RAISE, Schema, fields
+
+from .schemas import (AppointmentSchema, DefinitionRecordSchema, OdBool, OdEnum, OdSchema,
+                      OdString, PatientSchema, TaskListSchema, TaskSchema, UserodSchema)
+from .store import (DEFAULT_VERSION, PERMISSIONS, TASK_PRIORITIES, ApiError, Dataset,
+                    KeyPolicy, Office, RelativeTime, parse_version, primary_key, RECORD_TYPES)
+
+RECORD_SCHEMAS: dict[str, type[Schema]] = {
+    "tasks": TaskSchema,
+    "tasklists": TaskListSchema,
+    "definitions": DefinitionRecordSchema,
+    "userods": UserodSchema,
+    "patients": PatientSchema,
+    "appointments": AppointmentSchema,
+}
+OFFICE = "office"  # office.yaml: settings of the office itself
+
+
+class FixtureError(ValueError):
+    """A fixture set, state import or keys file that does not validate."""
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe YAML that keeps dates and true/false as strings, exactly as on the wire."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers
+            if tag not in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:bool")]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+
+def read_yaml(text: str | bytes, origin: str) -> Any:
+    """Parse YAML safely (no object tags); FixtureError naming *origin* if it is not YAML."""
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+    except yaml.YAMLError as exc:
+        raise FixtureError(f"{origin}: not valid YAML: {exc}") from None
+
+
+def default_dir() -> Path:
+    """The default dataset shipped in the package."""
+    return Path(str(resources.files("mockserver.default_fixtures")))
+
+
+def load_dir(folder: str | Path | None = None) -> Dataset:
+    """Load and validate a fixtures folder (default: the shipped dataset)."""
+    path = Path(folder) if folder is not None else default_dir()
+    if not path.is_dir():
+        raise FixtureError(f"{path}: not a folder of fixtures")
+    documents = {}
+    for name in (*RECORD_SCHEMAS, OFFICE):
+        file = path / f"{name}.yaml"
+        if file.is_file():
+            documents[name] = read_yaml(file.read_text(encoding="utf-8"), str(file))
+    return parse_documents(documents, origin=str(path))
+
+
+def _record_loader(schema: type[Schema]) -> Schema:
+    loader = schema()
+    loader.allow_relative = True  # fixtures may say now-3d
+    return loader
+
+
+def _where(origin: str, kind: str, index: int | None = None, row: Any = None) -> str:
+    place = f"{origin}/{kind}.yaml" if origin else f"{kind}.yaml"
+    if index is None:
+        return place
+    key = primary_key(RECORD_TYPES[kind])
+    named = f" ({key} {row[key]})" if isinstance(row, dict) and key in row else ""
+    return f"{place}, record {index}{named}"
+
+
+def parse_documents(documents: Mapping[str, Any], origin: str = "") -> Dataset:
+    """Validate fixture documents ({"tasks": [...], ..., "office": {...}}) into a Dataset."""
+    if not isinstance(documents, Mapping):
+        raise FixtureError(f"{origin or 'state'}: must be a mapping of resource to records")
+    extra = set(documents) - {*RECORD_SCHEMAS, OFFICE}
+    if extra:
+        raise FixtureError(f"{origin or 'state'}: unknown resource {sorted(extra)[0]!r}; "
+                           f"expected {', '.join([*RECORD_SCHEMAS, OFFICE])}")
+    records: dict[str, tuple[dict[str, Any], ...]] = {}
+    for kind, schema in RECORD_SCHEMAS.items():
+        rows = documents.get(kind) or []
+        if not isinstance(rows, list):
+            raise FixtureError(f"{_where(origin, kind)}: must be a list of records")
+        loader, key, seen = _record_loader(schema), primary_key(RECORD_TYPES[kind]), set()
+        loaded = []
+        for index, row in enumerate(rows, 1):
+            where = _where(origin, kind, index, row)
+            if not isinstance(row, dict):
+                raise FixtureError(f"{where}: must be a mapping of field to value")
+            try:
+                values = loader.load(row, unknown=RAISE)
+            except ApiError as exc:
+                raise FixtureError(f"{where}: {exc.message}") from None
+            if key not in values:
+                raise FixtureError(f"{where}: {key} is required.")
+            if values[key] in seen:
+                raise FixtureError(f"{where}: {key} {values[key]} is used twice.")
+            seen.add(values[key])
+            if "userGroupNums" in values:
+                values["userGroupNums"] = tuple(values["userGroupNums"])
+            loaded.append(values)
+        records[kind] = tuple(loaded)
+    _check_references(records, origin)
+    version = _office_settings(documents.get(OFFICE), origin)
+    relative = any(isinstance(v, RelativeTime) for rows in records.values()
+                   for row in rows for v in row.values())
+    return Dataset(records, version, relative)
+
+
+def _office_settings(settings: Any, origin: str) -> str:
+    where = _where(origin, OFFICE)
+    if settings is None:
+        return DEFAULT_VERSION
+    if not isinstance(settings, dict) or set(settings) - {"version"}:
+        raise FixtureError(f"{where}: may only set version")
+    version = settings.get("version", DEFAULT_VERSION)
+    try:
+        parse_version(version if isinstance(version, str) else "")
+    except ValueError:
+        raise FixtureError(f'{where}: version must be a quoted version such as "24.4.13"') from None
+    return version
+
+
+def _check_references(records: Mapping[str, tuple[dict[str, Any], ...]], origin: str) -> None:
+    """Every foreign key of the dataset must resolve, as in a real database."""
+    keys = {kind: {row[primary_key(RECORD_TYPES[kind])] for row in rows}
+            for kind, rows in records.items()}
+    priorities = {row["DefNum"] for row in records["definitions"]
+                  if row.get("Category") == TASK_PRIORITIES}
+    rules = {
+        "tasks": [("TaskListNum", lambda r: r.get("TaskListNum", 0) in keys["tasklists"] | {0}),
+                  ("UserNum", lambda r: r.get("UserNum", 0) in keys["userods"] | {0}),
+                  ("KeyNum", lambda r: r.get("KeyNum", 0) in {
+                      "Patient": keys["patients"], "Appointment": keys["appointments"]
+                  }.get(r.get("ObjectType", "None"), {r.get("KeyNum", 0)})),
+                  ("PriorityDefNum", lambda r: r.get("PriorityDefNum", 0) in priorities | {0})],
+        "tasklists": [("Parent", lambda r: r.get("Parent", 0) in keys["tasklists"] | {0})],
+        "appointments": [("PatNum", lambda r: r.get("PatNum", 0) in keys["patients"] | {0})],
+        "definitions": [("Category", lambda r: "Category" in r)],
+    }
+    for kind, checks in rules.items():
+        for index, row in enumerate(records[kind], 1):
+            for name, ok in checks:
+                if not ok(row):
+                    raise FixtureError(f"{_where(origin, kind, index, row)}: "
+                                       f"{name} {row.get(name, '(missing)')} does not resolve.")
+
+
+def export_office(office: Office) -> dict[str, Any]:
+    """The office's data in fixture form (absolute timestamps), for /__admin/state."""
+    with office.lock:
+        tables = {"tasks": list(office.tasks), "tasklists": office.tasklists.values(),
+                  "definitions": office.definitions.values(), "userods": office.userods.values(),
+                  "patients": office.patients.values(), "appointments": office.appointments.values()}
+        documents: dict[str, Any] = {OFFICE: {"version": office.version}}
+        for kind, schema in RECORD_SCHEMAS.items():
+            documents[kind] = schema(many=True).dump(list(tables[kind]))
+    return documents
+
+
+# --- the keys file ---------------------------------------------------------------------
+
+class _DeveloperKey(OdSchema):
+    permissions = fields.List(OdEnum(PERMISSIONS), load_default=list(PERMISSIONS))
+    disabled = OdBool(load_default=False)
+
+
+class _CustomerKey(OdSchema):
+    version = OdString()
+    disabled = OdBool(load_default=False)
+
+
+def load_keys(source: str | Path | Mapping[str, Any] | None, strict: bool = False) -> KeyPolicy:
+    """The key policy from a keys file (or its parsed content); None accepts any key pair.
+
+    ``developers: {KEY: {permissions: [ReadAll], disabled: "true"}}``,
+    ``customers: {KEY: {version: "23.1.5", disabled: "false"}}``, ``strict: "true"``.
+    """
+    if source is None:
+        return KeyPolicy(strict=strict)
+    origin = "keys"
+    if not isinstance(source, Mapping):
+        origin = str(source)
+        try:
+            source = read_yaml(Path(source).read_text(encoding="utf-8"), origin)
+        except OSError as exc:
+            raise FixtureError(f"{origin}: cannot read: {exc.strerror}") from None
+    if not isinstance(source, Mapping) or set(source) - {"developers", "customers", "strict"}:
+        raise FixtureError(f"{origin}: must be a mapping with developers, customers and strict")
+    sections: dict[str, dict[str, dict[str, Any]]] = {}
+    for section, schema in (("developers", _DeveloperKey), ("customers", _CustomerKey)):
+        entries = source.get(section) or {}
+        if not isinstance(entries, Mapping):
+            raise FixtureError(f"{origin}: {section} must be a mapping of key to settings")
+        sections[section] = {}
+        for key, settings in entries.items():
+            try:
+                sections[section][str(key)] = schema().load(settings or {}, unknown=RAISE)
+                if section == "customers" and "version" in sections[section][str(key)]:
+                    parse_version(sections[section][str(key)]["version"])
+            except (ApiError, ValueError) as exc:
+                raise FixtureError(f"{origin}: {section}.{key}: "
+                                   f"{getattr(exc, 'message', 'version is invalid.')}") from None
+    strict_value = source.get("strict", "false")
+    if strict_value not in ("true", "false"):
+        raise FixtureError(f'{origin}: strict must be "true" or "false"')
+    disabled = frozenset(k for entries in sections.values() for k, s in entries.items()
+                         if s["disabled"])
+    return KeyPolicy(
+        developers={k: frozenset(s["permissions"]) for k, s in sections["developers"].items()},
+        customers={k: s.get("version") for k, s in sections["customers"].items()},
+        disabled=disabled, strict=strict or strict_value == "true")

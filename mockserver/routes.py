@@ -1,0 +1,142 @@
+"""The Open Dental API under /api/v1: thin views that parse, ask the office, dump.
+
+Every view is wrapped by ``operation``, which authenticates the key pair (401), checks
+the Content-Type (400) and the office's version (400), and passes the office in.
+View names are the OpenAPI operationIds.
+"""
+from __future__ import annotations
+
+import functools
+import re
+from typing import Any, Callable
+
+from flask import Blueprint, Response, current_app, g, request, url_for
+
+from .schemas import (DefinitionQuery, DefinitionSchema, FormatQuery, TaskCreateSchema,
+                      TaskListQuery, TaskListSchema, TaskNumPath, TaskQuery, TaskSchema,
+                      TaskUpdateSchema, UserodQuery, UserodSchema, dump, load,
+                      parse_json_object, split_formats)
+from .store import ALL_OTHERS, READ_ALL, BadRequest, Office, Registry, Unauthorized
+
+api = Blueprint("api", __name__, url_prefix="/api/v1")
+
+_AUTHORIZATION = re.compile(r"ODFHIR ([^\s/]+)/([^\s/]+)")
+AUTH_FORMAT = "ODFHIR {DeveloperKey}/{CustomerKey}"
+
+
+def registry() -> Registry:
+    """The app's offices."""
+    return current_app.extensions["mockserver"]
+
+
+def key_pair() -> tuple[str, str]:
+    """(developer key, customer key) from the Authorization header; 401 if malformed."""
+    header = request.headers.get("Authorization")
+    if header is None:
+        raise Unauthorized(f"Authorization header is required: {AUTH_FORMAT}.")
+    match = _AUTHORIZATION.fullmatch(header.strip())
+    if match is None:
+        raise Unauthorized(f"Authorization header must be {AUTH_FORMAT}.")
+    return match[1], match[2]
+
+
+def authorize(permission: str, since: str, title: str) -> Office:
+    """The office for this request, after auth, Content-Type and version checks."""
+    developer, customer = key_pair()
+    office = registry().authenticate(developer, customer, permission)
+    g.office = office
+    if not current_app.config["LENIENT_CONTENT_TYPE"] and request.mimetype != "application/json":
+        raise BadRequest("Content-Type must be application/json.")
+    office.require_version(since, title)
+    return office
+
+
+def operation(permission: str, since: str, title: str) -> Callable:
+    """Declare a view as an API method: who may call it and since which version."""
+    def decorate(view: Callable[..., Response]) -> Callable[..., Response]:
+        @functools.wraps(view)
+        def wrapper(**kwargs: Any) -> Response:
+            return view(authorize(permission, since, title), **kwargs)
+        wrapper.od_operation = {"permission": permission, "since": since, "title": title}
+        return wrapper
+    return decorate
+
+
+def respond(schema: type, obj: Any, formats: dict, status: int = 200, many: bool = False) -> Response:
+    """A JSON response of *obj* dumped with *schema*."""
+    response = current_app.json.response(dump(schema, obj, formats, many=many))
+    response.status_code = status
+    return response
+
+
+def _task_num(raw: str) -> int:
+    return load(TaskNumPath, {"TaskNum": raw})["TaskNum"]
+
+
+def _formats() -> dict:
+    return split_formats(load(FormatQuery, request.args.to_dict()))
+
+
+@api.get("/tasks/<TaskNum>")
+@operation(READ_ALL, "24.4.13", "Tasks GET (single)")
+def getTask(office: Office, TaskNum: str) -> Response:
+    """Get a single task."""
+    num = _task_num(TaskNum)
+    return respond(TaskSchema, office.get_task(num), _formats())
+
+
+@api.get("/tasks")
+@operation(READ_ALL, "22.3.16", "Tasks GET (multiple)")
+def listTasks(office: Office) -> Response:
+    """Get the tasks that match every given filter, by TaskNum."""
+    params = load(TaskQuery, request.args.to_dict())
+    formats = split_formats(params)
+    return respond(TaskSchema, office.list_tasks(**params), formats, many=True)
+
+
+@api.post("/tasks")
+@operation(ALL_OTHERS, "22.3.17", "Tasks POST")
+def createTask(office: Office) -> Response:
+    """Create a task."""
+    formats = _formats()
+    task = office.create_task(load(TaskCreateSchema, parse_json_object(request.get_data())))
+    response = respond(TaskSchema, task, formats, status=201)
+    response.headers["Location"] = url_for(".getTask", TaskNum=task.TaskNum, _external=True)
+    return response
+
+
+@api.put("/tasks/<TaskNum>")
+@operation(ALL_OTHERS, "22.4.15", "Tasks PUT")
+def updateTask(office: Office, TaskNum: str) -> Response:
+    """Update the fields given of a task."""
+    num = _task_num(TaskNum)
+    formats = _formats()
+    changes = load(TaskUpdateSchema, parse_json_object(request.get_data()))
+    return respond(TaskSchema, office.update_task(num, changes), formats)
+
+
+@api.get("/tasklists")
+@operation(READ_ALL, "22.3.15", "TaskLists GET")
+def listTaskLists(office: Office) -> Response:
+    """Get the task lists with a TaskListStatus."""
+    params = load(TaskListQuery, request.args.to_dict())
+    formats = split_formats(params)
+    return respond(TaskListSchema, office.list_tasklists(**params), formats, many=True)
+
+
+@api.get("/definitions")
+@operation(READ_ALL, "21.1", "Definitions GET")
+def listDefinitions(office: Office) -> Response:
+    """Get definitions, optionally of one Category."""
+    params = load(DefinitionQuery, request.args.to_dict())
+    formats = split_formats(params)
+    return respond(DefinitionSchema, office.list_definitions(**params), formats, many=True)
+
+
+@api.get("/userods")
+@operation(READ_ALL, "21.3", "Userods GET")
+def listUserods(office: Office) -> Response:
+    """Get the users."""
+    params = load(UserodQuery, request.args.to_dict())
+    formats = split_formats(params)
+    return respond(UserodSchema, office.list_userods(**params), formats, many=True)

@@ -1,0 +1,482 @@
+"""The wire format: marshmallow schemas for every body, query and response.
+
+These schemas are the single source of the format on the wire and of the OpenAPI
+document (openapi.py reads them). Fields are strict: JSON integers only, exact enum
+names, "true"/"false" strings, Open Dental date formats. Error messages are written
+without the field name; OdSchema.handle_error prefixes it ("TaskListNum is invalid.").
+"""
+from __future__ import annotations
+
+import json
+import re
+from datetime import date, datetime
+from functools import lru_cache
+from typing import Any, Callable, Mapping
+
+from marshmallow import EXCLUDE, Schema, fields
+from marshmallow.validate import Length, OneOf, Range
+
+from .store import (DATE_TYPES, MAX_ID, OBJECT_TYPES, TASK_PRIORITIES, TASK_STATUSES,
+                    TASKLIST_STATUSES, BadRequest, ReminderType, RelativeTime)
+
+REQUIRED = "is required."
+INVALID = "is invalid."
+DATE_FORMAT = "yyyy-MM-dd"
+DATETIME_FORMAT = "yyyy-MM-dd HH:mm:ss"
+DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
+DATETIME_PATTERN = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$"
+DEFINITION_CATEGORIES = {1: "AdjTypes", 2: "ApptConfirmed", 3: "ApptProcsQuickAdd",
+                         TASK_PRIORITIES: "TaskPriorities"}
+
+# --- .NET custom date and time format strings ------------------------------------------
+
+_DOTNET_PARTS = re.compile(r"'[^']*'|\"[^\"]*\"|\\.|([A-Za-z])\1*|.", re.S)
+_DOTNET_SPECIFIERS = set("dfFghHKmMstyz")  # letters .NET treats as format specifiers
+_DOTNET_TOKENS: dict[str, Callable[[datetime], str]] = {
+    "yyyy": lambda d: f"{d.year:04d}",  # not strftime: it does not pad year 1 on Linux
+    "yy": lambda d: f"{d.year % 100:02d}",
+    "MM": lambda d: f"{d.month:02d}",
+    "M": lambda d: str(d.month),
+    "dd": lambda d: f"{d.day:02d}",
+    "d": lambda d: str(d.day),
+    "HH": lambda d: f"{d.hour:02d}",
+    "H": lambda d: str(d.hour),
+    "hh": lambda d: f"{(d.hour - 1) % 12 + 1:02d}",
+    "h": lambda d: str((d.hour - 1) % 12 + 1),
+    "mm": lambda d: f"{d.minute:02d}",
+    "ss": lambda d: f"{d.second:02d}",
+    "tt": lambda d: "AM" if d.hour < 12 else "PM",
+}
+
+
+@lru_cache(maxsize=256)
+def compile_format(pattern: str) -> Callable[[datetime], str]:
+    """A formatter for a .NET custom format such as ``dd/MM/yyyy HH:mm:ss``.
+
+    Raises ValueError naming the first unsupported specifier (``MMM``, ``zzz``...).
+    Letters that are not .NET specifiers, quoted text and ``\\x`` are literal.
+    """
+    if not pattern:
+        raise ValueError("an empty format")
+    parts: list[str | Callable[[datetime], str]] = []
+    for m in _DOTNET_PARTS.finditer(pattern):
+        text = m.group(0)
+        if m.group(1) and m.group(1) in _DOTNET_SPECIFIERS:
+            if text not in _DOTNET_TOKENS:
+                raise ValueError(f"the unsupported token '{text}'")
+            parts.append(_DOTNET_TOKENS[text])
+        elif text[0] in "'\"":
+            parts.append(text[1:-1])
+        elif text[0] == "\\":
+            parts.append(text[1:])
+        else:
+            parts.append(text)
+    if all(isinstance(p, str) for p in parts):
+        raise ValueError("no date or time token")
+    return lambda d: "".join(p if isinstance(p, str) else p(d) for p in parts)
+
+
+# --- fields ------------------------------------------------------------------------------
+
+class OdInteger(fields.Integer):
+    """A JSON integer (never a string, float or boolean) in the bigint key range."""
+
+    default_error_messages = {"invalid": INVALID, "null": INVALID, "required": REQUIRED}
+
+    def __init__(self, **kwargs: Any):
+        kwargs.setdefault("validate", Range(min=0, max=MAX_ID, error=INVALID))
+        super().__init__(strict=True, **kwargs)
+
+
+class QueryInteger(fields.Integer):
+    """An integer given as ASCII digits in a query string or path."""
+
+    default_error_messages = {"invalid": INVALID, "required": REQUIRED}
+
+    def __init__(self, minimum: int = 0, **kwargs: Any):
+        error = INVALID if minimum == 0 else f"must be an integer of at least {minimum}."
+        super().__init__(validate=Range(min=minimum, max=MAX_ID, error=error), **kwargs)
+        self.error_messages["invalid"] = error
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> int:
+        if not isinstance(value, str) or not re.fullmatch(r"[0-9]{1,25}", value):
+            raise self.make_error("invalid")
+        return int(value)
+
+
+class OdString(fields.String):
+    default_error_messages = {"invalid": "must be a string.", "null": "must be a string.",
+                              "required": REQUIRED}
+
+
+class OdEnum(fields.String):
+    """An enum given by its exact name ("New", not 0 or "new")."""
+
+    default_error_messages = {"required": REQUIRED}
+
+    def __init__(self, choices: tuple[str, ...], **kwargs: Any):
+        self.choices = choices
+        super().__init__(validate=OneOf(choices, error="must be one of: {choices}."), **kwargs)
+        wrong = f"must be one of: {', '.join(choices)}."
+        self.error_messages.update(invalid=wrong, null=wrong)
+
+
+class OdBool(fields.Field):
+    """A boolean on the wire as the string "true" or "false"."""
+
+    default_error_messages = {"invalid": 'must be "true" or "false".',
+                              "null": 'must be "true" or "false".'}
+
+    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> str:
+        return "true" if value else "false"
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, str) or value not in ("true", "false"):
+            raise self.make_error("invalid")
+        return value == "true"
+
+
+class _OdTemporal(fields.Field):
+    """Shared by OdDate and OdDateTime: strict parse, formatting per request."""
+
+    default_format = ""
+    pattern = ""
+    kind = ""  # "date" or "datetime": which request format applies
+
+    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> str:
+        formats = getattr(self.root, "od_formats", {})
+        formatter = formats.get(self.kind) or compile_format(self.default_format)
+        if not isinstance(value, datetime):
+            value = datetime.combine(value, datetime.min.time())
+        return formatter(value)
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, str):
+            if getattr(self.root, "allow_relative", False):  # fixtures may say now-3d
+                found = RelativeTime.parse(value, as_date=self.kind == "date")
+                if found is not None:
+                    return found
+            if re.fullmatch(self.pattern, value):
+                numbers = [int(n) for n in re.findall(r"\d+", value)]
+                try:
+                    return self._build(numbers)
+                except ValueError:
+                    pass
+        raise self.make_error("invalid")
+
+    def _build(self, numbers: list[int]) -> Any:
+        raise NotImplementedError
+
+
+class OdDate(_OdTemporal):
+    """A date as "yyyy-MM-dd"; unset is 0001-01-01."""
+
+    default_format, pattern, kind = DATE_FORMAT, r"\d{4}-\d{2}-\d{2}", "date"
+    default_error_messages = {"invalid": f"format must be {DATE_FORMAT}",
+                              "null": f"format must be {DATE_FORMAT}"}
+
+    def _build(self, numbers: list[int]) -> date:
+        return date(*numbers)
+
+
+class OdDateTime(_OdTemporal):
+    """A local datetime as "yyyy-MM-dd HH:mm:ss"; unset is 0001-01-01 00:00:00."""
+
+    default_format, pattern, kind = DATETIME_FORMAT, r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", "datetime"
+    default_error_messages = {"invalid": f"format must be {DATETIME_FORMAT}",
+                              "null": f"format must be {DATETIME_FORMAT}"}
+
+    def _build(self, numbers: list[int]) -> datetime:
+        return datetime(*numbers)
+
+
+class ReminderTypeField(fields.Field):
+    """task.ReminderType: .NET flags names joined the .NET way ("Weekly, Monday")."""
+
+    default_error_messages = {"invalid": "is invalid.", "null": "is invalid."}
+
+    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> str:
+        flags = ReminderType(value)
+        if not flags:
+            return "NoReminder"
+        return ", ".join(f.name for f in ReminderType if f and f in flags)
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> int:
+        if not isinstance(value, str):
+            raise self.make_error("invalid")
+        total = ReminderType.NoReminder
+        for name in value.split(","):
+            if name.strip() not in ReminderType.__members__:
+                raise self.make_error("invalid")
+            total |= ReminderType[name.strip()]
+        return int(total)
+
+
+class FormatString(fields.String):
+    """DateFormatString / DateTimeFormatString: compiled to a formatter on load."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        try:
+            return compile_format(super()._deserialize(value, attr, data, **kwargs))
+        except ValueError as exc:
+            raise self.make_error("unsupported", detail=str(exc)) from None
+
+    default_error_messages = {"unsupported": "has {detail}."}
+
+
+# --- schemas -----------------------------------------------------------------------------
+
+class OdSchema(Schema):
+    """Base: unknown fields are ignored; one clear message per failure (SPEC §3 order)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    error_messages = {"unknown": "is not a known field."}
+
+    def handle_error(self, error: Any, data: Any, **kwargs: Any) -> None:
+        """Raise BadRequest for the first failure: type/format errors in field order, then
+        missing required fields."""
+        messages = error.normalized_messages()
+        order = list(self.fields)
+
+        def rank(item: tuple[str, Any]) -> tuple[bool, int]:
+            name, problems = item
+            return (problems == [REQUIRED], order.index(name) if name in order else len(order))
+
+        name, problems = min(messages.items(), key=rank)
+        text = problems[0] if isinstance(problems, list) else str(problems)
+        raise BadRequest(text if name == "_schema" else f"{name} {text}")
+
+
+# responses (also the record format of fixtures and of /__admin/state)
+
+class TaskSchema(OdSchema):
+    """The Task object, fields in the documented order (apitasks.md)."""
+
+    TaskNum = OdInteger()
+    TaskListNum = OdInteger()
+    DateTask = OdDate()
+    KeyNum = OdInteger()
+    Descript = OdString()
+    TaskStatus = OdEnum(TASK_STATUSES)
+    IsRepeating = OdBool()
+    DateType = OdEnum(DATE_TYPES)
+    FromNum = OdInteger()
+    ObjectType = OdEnum(OBJECT_TYPES)
+    DateTimeEntry = OdDateTime()
+    UserNum = OdInteger()
+    DateTimeFinished = OdDateTime()
+    PriorityDefNum = OdInteger()
+    ReminderGroupId = OdString()
+    ReminderType = ReminderTypeField()
+    ReminderFrequency = OdInteger()
+    DateTimeOriginal = OdDateTime()
+    SecDateTEdit = OdDateTime()
+    DescriptOverride = OdString()
+    IsReadOnly = OdBool()
+
+
+class TaskListSchema(OdSchema):
+    """A task list (apitasklists.md)."""
+
+    TaskListNum = OdInteger()
+    Descript = OdString()
+    Parent = OdInteger()
+    DateTL = OdDate()
+    IsRepeating = OdBool()
+    DateType = OdEnum(DATE_TYPES)
+    FromNum = OdInteger()
+    ObjectType = OdEnum(OBJECT_TYPES)
+    DateTimeEntry = OdDateTime()
+    TaskListStatus = OdEnum(TASKLIST_STATUSES)
+
+
+class DefinitionSchema(OdSchema):
+    """A definition (apidefinitions.md); ``category`` is the Category's name."""
+
+    DefNum = OdInteger()
+    ItemName = OdString()
+    ItemValue = OdString()
+    Category = OdInteger()
+    category = fields.Function(lambda d: DEFINITION_CATEGORIES.get(d.Category, ""), dump_only=True)
+    isHidden = OdBool(attribute="IsHidden")
+    ItemOrder = OdInteger(load_only=True)  # not on the wire; orders the default priority
+
+
+class DefinitionRecordSchema(DefinitionSchema):
+    """A definition as fixtures store it: with ItemOrder, without the derived ``category``."""
+
+    class Meta(OdSchema.Meta):
+        exclude = ("category",)
+
+    ItemOrder = OdInteger()
+
+
+class UserodSchema(OdSchema):
+    """A user (apiuserods.md)."""
+
+    UserNum = OdInteger()
+    UserName = OdString()
+    userGroupNums = fields.List(OdInteger(), error_messages={"invalid": "must be a list of integers."})
+    EmployeeNum = OdInteger()
+    employeeName = OdString()
+    ClinicNum = OdInteger()
+    ProviderNum = OdInteger()
+    providerName = OdString()
+    emailAddress = OdString()
+    IsHidden = OdBool()
+    UserNumCEMT = OdInteger()
+    IsPasswordResetRequired = OdBool()
+
+
+class PatientSchema(OdSchema):
+    """A patient; reference data only (KeyNum of Patient tasks), not served."""
+
+    PatNum = OdInteger()
+    LName = OdString()
+    FName = OdString()
+
+
+class AppointmentSchema(OdSchema):
+    """An appointment; reference data only (KeyNum of Appointment tasks), not served."""
+
+    AptNum = OdInteger()
+    PatNum = OdInteger()
+    AptDateTime = OdDateTime()
+
+
+# request bodies (fields in the order of SPEC §2, which is the order errors are reported)
+
+class TaskCreateSchema(OdSchema):
+    """POST /tasks. Fields not listed (TaskStatus, TaskNum...) are ignored."""
+
+    TaskListNum = OdInteger(required=True)
+    KeyNum = OdInteger()
+    Descript = OdString(required=True, validate=Length(min=1, error="must not be empty."))
+    ObjectType = OdEnum(OBJECT_TYPES)
+    DateTimeEntry = OdDateTime()
+    UserNum = OdInteger(required=True)
+    PriorityDefNum = OdInteger()
+    DescriptOverride = OdString(validate=Length(max=256, error="must be at most {max} characters."))
+
+
+class TaskUpdateSchema(OdSchema):
+    """PUT /tasks/{TaskNum}: every field optional; TaskListNum, UserNum... are ignored."""
+
+    KeyNum = OdInteger()
+    Descript = OdString(validate=Length(min=1, error="must not be empty."))
+    TaskStatus = OdEnum(TASK_STATUSES)
+    ObjectType = OdEnum(OBJECT_TYPES)
+    DateTimeEntry = OdDateTime()
+    PriorityDefNum = OdInteger()
+    DescriptOverride = OdString(validate=Length(max=256, error="must be at most {max} characters."))
+
+
+# query strings and paths
+
+class TaskNumPath(OdSchema):
+    TaskNum = QueryInteger(required=True)
+
+
+class FormatQuery(OdSchema):
+    """Optional response formatting accepted by every operation (apiimplementation.md)."""
+
+    DateFormatString = FormatString()
+    DateTimeFormatString = FormatString()
+
+
+class PageQuery(FormatQuery):
+    """Offset and Limit of list operations."""
+
+    Offset = QueryInteger(load_default=0)
+    Limit = QueryInteger(minimum=1)
+
+
+class TaskQuery(PageQuery):
+    """GET /tasks filters."""
+
+    TaskListNum = QueryInteger()
+    KeyNum = QueryInteger()
+    ObjectType = OdEnum(OBJECT_TYPES)
+    TaskStatus = OdEnum(TASK_STATUSES)
+    DateTimeOriginal = OdDateTime()
+
+
+class TaskListQuery(PageQuery):
+    TaskListStatus = OdEnum(TASKLIST_STATUSES, load_default="Active")
+
+
+class DefinitionQuery(PageQuery):
+    Category = QueryInteger()
+    includeHidden = OdBool(load_default=False)
+
+
+class UserodQuery(PageQuery):
+    includeHidden = OdBool(load_default=False)
+    includeCEMT = OdBool(load_default=False)
+
+
+# --- entry points for the views ----------------------------------------------------------
+
+@lru_cache(maxsize=None)
+def _instance(schema: type[Schema], many: bool = False) -> Schema:
+    return schema(many=many)
+
+
+def load(schema: type[Schema], data: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate *data* (a body, query or path) with *schema*; BadRequest on failure."""
+    return _instance(schema).load(data)
+
+
+def split_formats(params: dict[str, Any]) -> dict[str, Callable[[datetime], str]]:
+    """Remove DateFormatString/DateTimeFormatString from loaded query params."""
+    return {kind: params.pop(name) for kind, name in (("date", "DateFormatString"),
+                                                      ("datetime", "DateTimeFormatString"))
+            if name in params}
+
+
+def dump(schema: type[Schema], obj: Any, formats: Mapping[str, Any] | None = None,
+         many: bool = False) -> Any:
+    """Serialize *obj* (or a list) with the request's date formats."""
+    if not formats:
+        return _instance(schema, many).dump(obj)
+    return _formatted(schema, many, formats.get("date"), formats.get("datetime")).dump(obj)
+
+
+@lru_cache(maxsize=64)
+def _formatted(schema: type[Schema], many: bool, date_format: Any, datetime_format: Any) -> Schema:
+    # compile_format is cached, so equal format strings give equal (hashable) formatters
+    dumper = schema(many=many)
+    dumper.od_formats = {"date": date_format, "datetime": datetime_format}
+    return dumper
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        duplicate = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise BadRequest(f"Request body has the key {duplicate} more than once.")
+    return result
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    """A request body as a JSON object; BadRequest for anything else (SPEC §3 body shape)."""
+    if not raw.strip():
+        raise BadRequest("Request body is required: a JSON object.")
+    try:
+        data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant,
+                          object_pairs_hook=_no_duplicates)
+    except UnicodeDecodeError:
+        raise BadRequest("Request body is not valid UTF-8.") from None
+    except (ValueError, RecursionError):
+        raise BadRequest("Request body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise BadRequest("Request body must be a JSON object.")
+    return data
+

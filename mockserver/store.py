@@ -1,0 +1,650 @@
+"""In-memory offices: tasks and their reference data, indexes, clocks, keys and locks.
+
+Pure Python on purpose (no Flask, marshmallow or YAML): the business rules of
+SPEC §2-§4 live here and can be tested and benchmarked without HTTP.
+Records are frozen dataclasses whose attribute names are the wire names, so an
+office can share its seed's records and only copy what it writes.
+"""
+from __future__ import annotations
+
+import bisect
+import calendar
+import enum
+import itertools
+import re
+import threading
+from collections import defaultdict
+from dataclasses import dataclass, field, fields, replace
+from datetime import date, datetime, timedelta
+from typing import Any, Iterable, Iterator, Mapping
+
+UNSET_DATE = date(1, 1, 1)
+UNSET_DATETIME = datetime(1, 1, 1)
+TASK_PRIORITIES = 33  # definition.Category of task priorities
+DEFAULT_VERSION = "24.4.13"  # the newest version any served method needs
+PAGE_CAP = 100  # apiimplementation: "hard limit of 100 items"
+LOCAL_PAGE_CAP = 1000  # the Local API's limit
+MAX_ID = 2**63 - 1  # bigint(20) primary and foreign keys
+
+TASK_STATUSES = ("New", "Viewed", "Done")
+OBJECT_TYPES = ("None", "Patient", "Appointment")
+DATE_TYPES = ("None", "Day", "Week", "Month")
+TASKLIST_STATUSES = ("Active", "Archived")
+READ_ALL = "ReadAll"
+ALL_OTHERS = "AllOthers"
+PERMISSIONS = (READ_ALL, ALL_OTHERS)
+
+
+class ReminderType(enum.IntFlag):
+    """task.ReminderType, a .NET [Flags] enum (TaskReminderType)."""
+
+    NoReminder = 0
+    Daily = 1
+    Weekly = 2
+    Monthly = 4
+    Yearly = 8
+    Monday = 16
+    Tuesday = 32
+    Wednesday = 64
+    Thursday = 128
+    Friday = 256
+    Saturday = 512
+    Sunday = 1024
+    Once = 2048
+
+
+WEEKDAY_FLAGS = (ReminderType.Monday, ReminderType.Tuesday, ReminderType.Wednesday,
+                 ReminderType.Thursday, ReminderType.Friday, ReminderType.Saturday,
+                 ReminderType.Sunday)  # index = date.weekday()
+
+
+class ApiError(Exception):
+    """A client error; errors.py turns it into a JSON-string response."""
+
+    status = 400
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(ApiError):
+    status = 400
+
+
+class Unauthorized(ApiError):
+    status = 401
+
+
+class NotFound(ApiError):
+    status = 404
+
+
+# --- records --------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """One row of the task table; fields in the documented wire order."""
+
+    TaskNum: int
+    TaskListNum: int = 0
+    DateTask: date = UNSET_DATE
+    KeyNum: int = 0
+    Descript: str = ""
+    TaskStatus: str = "New"
+    IsRepeating: bool = False
+    DateType: str = "None"
+    FromNum: int = 0
+    ObjectType: str = "None"
+    DateTimeEntry: datetime = UNSET_DATETIME
+    UserNum: int = 0
+    DateTimeFinished: datetime = UNSET_DATETIME
+    PriorityDefNum: int = 0
+    ReminderGroupId: str = ""
+    ReminderType: int = 0
+    ReminderFrequency: int = 0
+    DateTimeOriginal: datetime = UNSET_DATETIME
+    SecDateTEdit: datetime = UNSET_DATETIME
+    DescriptOverride: str = ""
+    IsReadOnly: bool = False
+
+    @property
+    def is_reminder(self) -> bool:
+        """A repeating reminder: it gets a next copy when marked Done."""
+        return bool(self.ReminderGroupId) and self.ReminderType not in (
+            ReminderType.NoReminder, ReminderType.Once)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskList:
+    TaskListNum: int
+    Descript: str = ""
+    Parent: int = 0
+    DateTL: date = UNSET_DATE
+    IsRepeating: bool = False
+    DateType: str = "None"
+    FromNum: int = 0
+    ObjectType: str = "None"
+    DateTimeEntry: datetime = UNSET_DATETIME
+    TaskListStatus: str = "Active"
+
+
+@dataclass(frozen=True, slots=True)
+class Definition:
+    DefNum: int
+    Category: int
+    ItemName: str = ""
+    ItemValue: str = ""
+    ItemOrder: int = 0
+    IsHidden: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Userod:
+    UserNum: int
+    UserName: str = ""
+    userGroupNums: tuple[int, ...] = ()
+    EmployeeNum: int = 0
+    employeeName: str = ""
+    ClinicNum: int = 0
+    ProviderNum: int = 0
+    providerName: str = ""
+    emailAddress: str = ""
+    IsHidden: bool = False
+    UserNumCEMT: int = 0
+    IsPasswordResetRequired: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Patient:
+    PatNum: int
+    LName: str = ""
+    FName: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Appointment:
+    AptNum: int
+    PatNum: int = 0
+    AptDateTime: datetime = UNSET_DATETIME
+
+
+# kind (fixture file name) -> record class; the first field is the primary key
+RECORD_TYPES: dict[str, type] = {
+    "tasks": Task,
+    "tasklists": TaskList,
+    "definitions": Definition,
+    "userods": Userod,
+    "patients": Patient,
+    "appointments": Appointment,
+}
+
+
+def primary_key(cls: type) -> str:
+    """The name of a record class's primary key (its first field)."""
+    return fields(cls)[0].name
+
+
+# --- time -----------------------------------------------------------------------------
+
+_RELATIVE = re.compile(r"now(?:([+-])(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?)?")
+
+
+@dataclass(frozen=True, slots=True)
+class RelativeTime:
+    """A fixture timestamp such as ``now-3d`` or ``now-2h30m``, resolved per office."""
+
+    delta: timedelta
+    as_date: bool = False
+
+    @classmethod
+    def parse(cls, text: str, as_date: bool = False) -> "RelativeTime | None":
+        """Parse ``now``, ``now-3d``, ``now+1d2h``...; None when *text* is not one."""
+        m = _RELATIVE.fullmatch(text)
+        if not m or (m.group(1) and not any(m.group(2, 3, 4, 5))):
+            return None
+        days, hours, minutes, seconds = (int(g or 0) for g in m.group(2, 3, 4, 5))
+        delta = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+        return cls(-delta if m.group(1) == "-" else delta, as_date)
+
+    def resolve(self, now: datetime) -> date | datetime:
+        """The absolute value at office time *now*."""
+        value = now + self.delta
+        return value.date() if self.as_date else value
+
+
+class Clock:
+    """An office's clock: real local time, shifted, or frozen (SPEC §5)."""
+
+    def __init__(self) -> None:
+        self._offset = timedelta()
+        self._frozen: datetime | None = None
+
+    def now(self) -> datetime:
+        """Office-local time, whole seconds, no zone (the API's datetime)."""
+        current = self._frozen if self._frozen is not None else datetime.now() + self._offset
+        return current.replace(microsecond=0)
+
+    @property
+    def frozen(self) -> bool:
+        return self._frozen is not None
+
+    def set(self, when: datetime | None = None, frozen: bool | None = None) -> None:
+        """Move to *when* (if given) and/or freeze or unfreeze at the current time."""
+        target = when if when is not None else self.now()
+        freeze = self.frozen if frozen is None else frozen
+        if freeze:
+            self._frozen, self._offset = target, timedelta()
+        else:
+            self._frozen, self._offset = None, target - datetime.now()
+
+    def advance(self, delta: timedelta) -> None:
+        """Move the clock forward (or back, for a negative delta)."""
+        if self._frozen is not None:
+            self._frozen += delta
+        else:
+            self._offset += delta
+
+
+def parse_version(text: str) -> tuple[int, ...]:
+    """``"24.4.13"`` -> ``(24, 4, 13)``; ValueError if it is no version."""
+    if not re.fullmatch(r"\d+(\.\d+){1,3}", text):
+        raise ValueError(f"not a version: {text!r}")
+    return tuple(int(p) for p in text.split("."))
+
+
+def _add_months(when: datetime, months: int) -> datetime:
+    month0 = when.month - 1 + months
+    year, month = when.year + month0 // 12, month0 % 12 + 1
+    return when.replace(year=year, month=month,
+                        day=min(when.day, calendar.monthrange(year, month)[1]))
+
+
+def next_due(task: Task) -> datetime:
+    """The DateTimeEntry of a reminder's next copy (OD's CopyReminderToNextDueDate)."""
+    kind, every, base = ReminderType(task.ReminderType), max(task.ReminderFrequency, 1), task.DateTimeEntry
+    if kind & ReminderType.Daily:
+        return base + timedelta(days=every)
+    if kind & ReminderType.Monthly:
+        return _add_months(base, every)
+    if kind & ReminderType.Yearly:
+        return _add_months(base, 12 * every)
+    days = [i for i, flag in enumerate(WEEKDAY_FLAGS) if kind & flag]
+    if not days:  # plain Weekly: the same weekday, *every* weeks later
+        return base + timedelta(weeks=every)
+    later = [d for d in days if d > base.weekday()]
+    if later:  # the next chosen day in this week
+        return base + timedelta(days=later[0] - base.weekday())
+    # wrap to the first chosen day, skipping the weeks in between
+    return base + timedelta(days=7 - base.weekday() + days[0], weeks=every - 1)
+
+
+# --- the task table -------------------------------------------------------------------
+
+INDEXED = ("TaskListNum", "TaskStatus", "ObjectType", "KeyNum")
+
+
+class TaskTable:
+    """Tasks by TaskNum, with indexes for every list filter (SPEC §3 GET /tasks).
+
+    Each index maps a value to the ascending TaskNums having it, so a query walks the
+    smallest candidate list in TaskNum order and stops once a page is full.
+    """
+
+    def __init__(self, tasks: Iterable[Task] = ()):
+        self._rows: dict[int, Task] = {}
+        self._index: dict[str, defaultdict[Any, list[int]]] = {
+            name: defaultdict(list) for name in INDEXED}
+        for task in sorted(tasks, key=lambda t: t.TaskNum):
+            self._add(task)
+        # (DateTimeOriginal, TaskNum), sorted once here rather than by insort per task
+        self._by_original = sorted((t.DateTimeOriginal, t.TaskNum) for t in self._rows.values())
+
+    def copy(self) -> "TaskTable":
+        """An independent table sharing the (immutable) task records."""
+        twin = TaskTable.__new__(TaskTable)
+        twin._rows = dict(self._rows)
+        twin._index = {name: defaultdict(list, {k: list(v) for k, v in idx.items()})
+                       for name, idx in self._index.items()}
+        twin._by_original = list(self._by_original)
+        return twin
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __iter__(self) -> Iterator[Task]:
+        return iter(self._rows.values())
+
+    def get(self, num: int) -> Task | None:
+        return self._rows.get(num)
+
+    def max_num(self) -> int:
+        return max(self._rows, default=0)
+
+    def _add(self, task: Task) -> None:
+        if self._rows and task.TaskNum <= next(reversed(self._rows)):
+            raise ValueError("tasks must be added in increasing TaskNum order")
+        self._rows[task.TaskNum] = task
+        for name in INDEXED:
+            self._index[name][getattr(task, name)].append(task.TaskNum)
+
+    def insert(self, task: Task) -> None:
+        """Add a task whose TaskNum is larger than every stored one."""
+        self._add(task)
+        bisect.insort(self._by_original, (task.DateTimeOriginal, task.TaskNum))
+
+    def replace(self, task: Task) -> None:
+        """Store a changed version of an existing task, keeping the indexes right."""
+        old = self._rows[task.TaskNum]
+        self._rows[task.TaskNum] = task
+        for name in INDEXED:
+            before, after = getattr(old, name), getattr(task, name)
+            if before != after:
+                nums = self._index[name][before]
+                del nums[bisect.bisect_left(nums, task.TaskNum)]
+                if not nums:
+                    del self._index[name][before]
+                bisect.insort(self._index[name][after], task.TaskNum)
+        # DateTimeOriginal never changes, so _by_original stays as it is
+
+    def query(self, filters: Mapping[str, Any], since: datetime | None,
+              offset: int, limit: int) -> list[Task]:
+        """Tasks equal to every filter and with DateTimeOriginal >= *since*, by TaskNum."""
+        candidates: Iterable[int] | None = None
+        size = len(self._rows)
+        for name, value in filters.items():
+            nums = self._index[name].get(value, ())
+            if len(nums) < size:
+                candidates, size = nums, len(nums)
+        if since is not None:
+            start = bisect.bisect_left(self._by_original, (since, 0))
+            recent = len(self._by_original) - start
+            if recent < size // 4:  # sorting a small range beats walking a big list
+                candidates = sorted(num for _, num in self._by_original[start:])
+        rows = self._rows
+        tasks = (rows[n] for n in candidates) if candidates is not None else rows.values()
+        matches = (t for t in tasks
+                   if (since is None or t.DateTimeOriginal >= since)
+                   and all(getattr(t, k) == v for k, v in filters.items()))
+        return list(itertools.islice(matches, offset, offset + limit))
+
+
+# --- datasets and offices -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Dataset:
+    """Validated fixture records; timestamps may be RelativeTime until an office resolves them."""
+
+    records: Mapping[str, tuple[Mapping[str, Any], ...]]
+    version: str = DEFAULT_VERSION
+    relative: bool = False  # any RelativeTime inside
+
+    def materialize(self, now: datetime) -> dict[str, Any]:
+        """Records as objects at office time *now*: kind -> {key: record}; tasks as a TaskTable."""
+        tables: dict[str, Any] = {}
+        for kind, cls in RECORD_TYPES.items():
+            records = [cls(**{k: v.resolve(now) if isinstance(v, RelativeTime) else v
+                              for k, v in row.items()})
+                       for row in self.records.get(kind, ())]
+            if kind == "tasks":
+                tables[kind] = TaskTable(records)
+            else:
+                key = primary_key(cls)
+                tables[kind] = {getattr(r, key): r for r in sorted(records, key=lambda r: getattr(r, key))}
+        return tables
+
+
+def _key_needs_type(values: Mapping[str, Any]) -> None:
+    # apitasks: ObjectType is "Optional, unless KeyNum is specified"
+    if values.get("KeyNum") is not None and values.get("ObjectType") is None:
+        raise BadRequest("ObjectType is required when KeyNum is specified.")
+
+
+def _page(items: Iterable, offset: int, limit: int) -> list:
+    return list(itertools.islice(items, offset, offset + limit))
+
+
+class Office:
+    """One customer key's dental office: its data, clock and lock (SPEC §4).
+
+    Reference data is read-only and shared with the seed; the task table is shared
+    too until the first write (copy on write), so a new office costs almost nothing.
+    """
+
+    def __init__(self, key: str, tables: Mapping[str, Any], version: str,
+                 clock: Clock | None = None, page_cap: int = PAGE_CAP):
+        self.key = key
+        self.lock = threading.RLock()
+        self.clock = clock or Clock()
+        self.version = version
+        self.page_cap = page_cap
+        self.tasks: TaskTable = tables["tasks"]
+        self.tasklists: Mapping[int, TaskList] = tables["tasklists"]
+        self.definitions: Mapping[int, Definition] = tables["definitions"]
+        self.userods: Mapping[int, Userod] = tables["userods"]
+        self.patients: Mapping[int, Patient] = tables["patients"]
+        self.appointments: Mapping[int, Appointment] = tables["appointments"]
+        self._tasks_shared = True
+        self._next_task_num = self.tasks.max_num() + 1
+
+    # -- helpers --
+    def require_version(self, since: str, what: str) -> None:
+        """400 when the office is older than the version that added *what*."""
+        if parse_version(self.version) < parse_version(since):
+            raise BadRequest(f"{what} requires version {since} or later.")
+
+    def clamp(self, limit: int | None) -> int:
+        """The page size: Limit if given, never more than the cap (SPEC §1 paging)."""
+        return self.page_cap if limit is None else min(limit, self.page_cap)
+
+    def _writable_tasks(self) -> TaskTable:
+        if self._tasks_shared:
+            self.tasks, self._tasks_shared = self.tasks.copy(), False
+        return self.tasks
+
+    def _check_key(self, object_type: str, key_num: int) -> None:
+        if object_type == "Patient" and key_num not in self.patients:
+            raise NotFound("Patient not found.")
+        if object_type == "Appointment" and key_num not in self.appointments:
+            raise NotFound("Appointment not found.")
+
+    def _check_priority(self, num: int) -> None:
+        if num != 0:
+            definition = self.definitions.get(num)
+            if definition is None or definition.Category != TASK_PRIORITIES:
+                raise NotFound("Definition not found.")
+
+    def default_priority(self) -> int:
+        """The office's default task priority (apitasks: POST PriorityDefNum)."""
+        shown = sorted((d for d in self.definitions.values()
+                        if d.Category == TASK_PRIORITIES and not d.IsHidden),
+                       key=lambda d: (d.ItemOrder, d.DefNum))
+        marked = [d for d in shown if d.ItemValue == "D"]
+        chosen = marked or shown
+        return chosen[0].DefNum if chosen else 0
+
+    # -- tasks --
+    def get_task(self, num: int) -> Task:
+        with self.lock:
+            task = self.tasks.get(num)
+        if task is None:
+            raise NotFound("Task not found.")
+        return task
+
+    def list_tasks(self, *, TaskListNum: int | None = None, KeyNum: int | None = None,
+                   ObjectType: str | None = None, TaskStatus: str | None = None,
+                   DateTimeOriginal: datetime | None = None, Offset: int = 0,
+                   Limit: int | None = None) -> list[Task]:
+        """GET /tasks: filters ANDed; DateTimeOriginal defaults to now minus 14 days."""
+        _key_needs_type({"KeyNum": KeyNum, "ObjectType": ObjectType})
+        with self.lock:
+            if KeyNum is not None:
+                self._check_key(ObjectType, KeyNum)
+            if DateTimeOriginal is None:
+                DateTimeOriginal = self.clock.now() - timedelta(days=14)
+            filters = {name: value for name, value in (
+                ("TaskListNum", TaskListNum), ("KeyNum", KeyNum),
+                ("ObjectType", ObjectType), ("TaskStatus", TaskStatus)) if value is not None}
+            return self.tasks.query(filters, DateTimeOriginal, Offset, self.clamp(Limit))
+
+    def create_task(self, fields_: Mapping[str, Any]) -> Task:
+        """POST /tasks with validated fields; reference checks then defaults (SPEC §3)."""
+        _key_needs_type(fields_)
+        with self.lock:
+            tasklist = fields_["TaskListNum"]
+            if tasklist != 0 and tasklist not in self.tasklists:
+                raise NotFound("TaskList not found.")
+            object_type = fields_.get("ObjectType", "None")
+            key_num = fields_.get("KeyNum", 0) if object_type != "None" else 0
+            self._check_key(object_type, key_num)
+            if fields_["UserNum"] not in self.userods:
+                raise NotFound("User not found.")
+            priority = fields_.get("PriorityDefNum")
+            if priority is None:
+                priority = self.default_priority()
+            self._check_priority(priority)
+            now = self.clock.now()
+            task = Task(
+                TaskNum=self._next_task_num, TaskListNum=tasklist, KeyNum=key_num,
+                Descript=fields_["Descript"], ObjectType=object_type,
+                DateTimeEntry=fields_.get("DateTimeEntry", now), UserNum=fields_["UserNum"],
+                PriorityDefNum=priority, DateTimeOriginal=now, SecDateTEdit=now,
+                DescriptOverride=fields_.get("DescriptOverride", ""))
+            self._writable_tasks().insert(task)
+            self._next_task_num += 1
+            return task
+
+    def update_task(self, num: int, changes: Mapping[str, Any]) -> Task:
+        """PUT /tasks/{TaskNum}: a partial update with the Done/Viewed rules (SPEC §3)."""
+        _key_needs_type(changes)
+        if "TaskStatus" in changes:
+            self.require_version("24.2.10", "TaskStatus")
+        with self.lock:
+            old = self.get_task(num)
+            new = dict(changes)
+            if "Descript" in changes and old.TaskStatus == "Done" and "TaskStatus" not in changes:
+                new["TaskStatus"] = "Viewed"  # apitasks: Descript sets Done to Viewed
+            if "ObjectType" in changes:
+                if changes["ObjectType"] == "None":
+                    new["KeyNum"] = 0
+                self._check_key(changes["ObjectType"], new.get("KeyNum", old.KeyNum))
+            if "PriorityDefNum" in changes:
+                self._check_priority(changes["PriorityDefNum"])
+            task = replace(old, **new)
+            if task == old:
+                return old  # nothing changed: SecDateTEdit stays
+            now = self.clock.now()
+            if task.TaskStatus == "Done" and old.TaskStatus != "Done" \
+                    and task.DateTimeFinished == UNSET_DATETIME:
+                task = replace(task, DateTimeFinished=now)
+            task = replace(task, SecDateTEdit=now)
+            table = self._writable_tasks()
+            table.replace(task)
+            if task.TaskStatus == "Done" and old.TaskStatus != "Done" and task.is_reminder:
+                table.insert(replace(
+                    task, TaskNum=self._next_task_num, TaskStatus="New",
+                    DateTimeEntry=next_due(task), DateTimeFinished=UNSET_DATETIME,
+                    DateTimeOriginal=now, SecDateTEdit=now))
+                self._next_task_num += 1
+            return task
+
+    # -- supporting resources --
+    def list_tasklists(self, *, TaskListStatus: str = "Active", Offset: int = 0,
+                       Limit: int | None = None) -> list[TaskList]:
+        rows = (t for t in self.tasklists.values() if t.TaskListStatus == TaskListStatus)
+        return _page(rows, Offset, self.clamp(Limit))
+
+    def list_definitions(self, *, Category: int | None = None, includeHidden: bool = False,
+                         Offset: int = 0, Limit: int | None = None) -> list[Definition]:
+        rows = (d for d in self.definitions.values()
+                if (Category is None or d.Category == Category) and (includeHidden or not d.IsHidden))
+        return _page(rows, Offset, self.clamp(Limit))
+
+    def list_userods(self, *, includeHidden: bool = False, includeCEMT: bool = False,
+                     Offset: int = 0, Limit: int | None = None) -> list[Userod]:
+        rows = (u for u in self.userods.values()
+                if (includeHidden or not u.IsHidden) and (includeCEMT or not u.UserNumCEMT))
+        return _page(rows, Offset, self.clamp(Limit))
+
+
+# --- keys and the registry of offices -------------------------------------------------
+
+@dataclass(frozen=True)
+class KeyPolicy:
+    """The optional keys file: developer keys with permissions, customer keys with versions."""
+
+    developers: Mapping[str, frozenset[str]] = field(default_factory=dict)  # key -> permissions
+    customers: Mapping[str, str | None] = field(default_factory=dict)  # key -> version override
+    disabled: frozenset[str] = frozenset()
+    strict: bool = False
+
+    def check(self, developer: str, customer: str, permission: str) -> None:
+        """Raise Unauthorized unless the key pair may use *permission*."""
+        for kind, key, known in (("Developer", developer, self.developers),
+                                 ("Customer", customer, self.customers)):
+            if key in self.disabled or (self.strict and key not in known):
+                raise Unauthorized(f"{kind} key is invalid or disabled.")
+        granted = self.developers.get(developer, PERMISSIONS)
+        if permission not in granted:
+            raise Unauthorized(f"Developer key lacks the {permission} permission.")
+
+
+class Registry:
+    """Every office of a server, created from the seed dataset on a key's first use."""
+
+    SEED_REUSE = timedelta(seconds=60)  # offices made within a minute share resolved records
+
+    def __init__(self, dataset: Dataset, keys: KeyPolicy | None = None,
+                 page_cap: int = PAGE_CAP):
+        self.dataset = dataset
+        self.keys = keys or KeyPolicy()
+        self.page_cap = page_cap
+        self._offices: dict[str, Office] = {}
+        self._lock = threading.Lock()
+        self._seed: tuple[datetime, dict[str, Any]] | None = None
+
+    def _tables(self, now: datetime) -> dict[str, Any]:
+        # Relative fixture times are resolved against the new office's clock, but
+        # offices created close together may share one resolution: cheap offices.
+        if self._seed is None or (self.dataset.relative
+                                  and abs(now - self._seed[0]) > self.SEED_REUSE):
+            self._seed = (now, self.dataset.materialize(now))
+        return self._seed[1]
+
+    def new_office(self, key: str, dataset: Dataset | None = None,
+                   clock: Clock | None = None) -> Office:
+        """A fresh office for *key* from *dataset* (default: the seed); not yet registered."""
+        clock = clock or Clock()
+        now = clock.now()
+        tables = dataset.materialize(now) if dataset is not None else self._tables(now)
+        version = self.keys.customers.get(key) or (dataset or self.dataset).version
+        return Office(key, tables, version, clock, self.page_cap)
+
+    def office(self, customer: str) -> Office:
+        """The office of a customer key, created on first use."""
+        with self._lock:
+            found = self._offices.get(customer)
+            if found is None:
+                found = self._offices[customer] = self.new_office(customer)
+            return found
+
+    def authenticate(self, developer: str, customer: str, permission: str) -> Office:
+        """The office a key pair may use with *permission*; Unauthorized otherwise."""
+        self.keys.check(developer, customer, permission)
+        return self.office(customer)
+
+    def put(self, office: Office) -> None:
+        """Register (or replace) an office under its key."""
+        with self._lock:
+            self._offices[office.key] = office
+
+    def reset(self, customer: str | None = None) -> None:
+        """Forget one office (or all): the next request starts from the seed again."""
+        with self._lock:
+            if customer is None:
+                self._offices.clear()
+            else:
+                self._offices.pop(customer, None)
+
+    def __len__(self) -> int:
+        return len(self._offices)
