@@ -1,0 +1,64 @@
+"""Shared fixtures: an app per test (fresh offices), its test client, request helpers."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from mockserver import create_app
+
+BASE = "/api/v1"
+AUTH = "ODFHIR devkey/custkey"
+HEADERS = {"Authorization": AUTH, "Content-Type": "application/json"}
+
+
+@pytest.fixture
+def app():
+    """A fresh server: every office starts from the default fixtures."""
+    return create_app({"TESTING": True})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+class Api:
+    """Calls /api/v1 with a key pair's headers; ``api.get("/tasks/1408")``."""
+
+    def __init__(self, client, auth: str = AUTH):
+        self.client = client
+        self.headers = {"Authorization": auth, "Content-Type": "application/json"}
+
+    def __call__(self, method: str, path: str, *, json: Any = None, data: Any = None,
+                 headers: dict | None = None, query: dict | None = None):
+        merged = {**self.headers, **(headers or {})}
+        merged = {k: v for k, v in merged.items() if v is not None}  # None removes a header
+        response = self.client.open(BASE + path, method=method, json=json, data=data,
+                                    headers=merged, query_string=query)
+        assert response.status_code < 500, response.get_data(as_text=True)
+        assert response.mimetype == "application/json", response.get_data(as_text=True)[:200]
+        return response
+
+    def get(self, path: str, **kw):
+        return self("GET", path, **kw)
+
+    def post(self, path: str, **kw):
+        return self("POST", path, **kw)
+
+    def put(self, path: str, **kw):
+        return self("PUT", path, **kw)
+
+    def as_key(self, auth: str) -> "Api":
+        """The same client with another Authorization header (another office)."""
+        return Api(self.client, auth)
+
+
+@pytest.fixture
+def api(client) -> Api:
+    return Api(client)
+
+
+def office(app, customer: str = "custkey"):
+    """The store's office behind a customer key (for asserting stored data)."""
+    return app.extensions["mockserver"].office(customer)
