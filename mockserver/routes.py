@@ -69,6 +69,13 @@ def respond(schema: type, obj: Any, formats: dict, status: int = 200, many: bool
     return response
 
 
+def respond_list(query: type, schema: type, lister: Callable[..., list]) -> Response:
+    """A list operation: load the query with *query*, call *lister*, dump with *schema*."""
+    params = load(query, request.args.to_dict())
+    formats = split_formats(params)
+    return respond(schema, lister(**params), formats, many=True)
+
+
 def _task_num(raw: str) -> int:
     return load(TaskNumPath, {"TaskNum": raw})["TaskNum"]
 
@@ -89,9 +96,7 @@ def getTask(office: Office, TaskNum: str) -> Response:
 @operation(READ_ALL, "22.3.16", "Tasks GET (multiple)")
 def listTasks(office: Office) -> Response:
     """Get the tasks that match every given filter, by TaskNum."""
-    params = load(TaskQuery, request.args.to_dict())
-    formats = split_formats(params)
-    return respond(TaskSchema, office.list_tasks(**params), formats, many=True)
+    return respond_list(TaskQuery, TaskSchema, office.list_tasks)
 
 
 @api.post("/tasks")
@@ -119,24 +124,18 @@ def updateTask(office: Office, TaskNum: str) -> Response:
 @operation(READ_ALL, "22.3.15", "TaskLists GET")
 def listTaskLists(office: Office) -> Response:
     """Get the task lists with a TaskListStatus."""
-    params = load(TaskListQuery, request.args.to_dict())
-    formats = split_formats(params)
-    return respond(TaskListSchema, office.list_tasklists(**params), formats, many=True)
+    return respond_list(TaskListQuery, TaskListSchema, office.list_tasklists)
 
 
 @api.get("/definitions")
 @operation(READ_ALL, "21.1", "Definitions GET")
 def listDefinitions(office: Office) -> Response:
     """Get definitions, optionally of one Category."""
-    params = load(DefinitionQuery, request.args.to_dict())
-    formats = split_formats(params)
-    return respond(DefinitionSchema, office.list_definitions(**params), formats, many=True)
+    return respond_list(DefinitionQuery, DefinitionSchema, office.list_definitions)
 
 
 @api.get("/userods")
 @operation(READ_ALL, "21.3", "Userods GET")
 def listUserods(office: Office) -> Response:
     """Get the users."""
-    params = load(UserodQuery, request.args.to_dict())
-    formats = split_formats(params)
-    return respond(UserodSchema, office.list_userods(**params), formats, many=True)
+    return respond_list(UserodQuery, UserodSchema, office.list_userods)
