@@ -4,18 +4,42 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from flask.testing import FlaskClient
 
 from mockserver import create_app
+from mockserver.fixtures import export_office
 
 BASE = "/api/v1"
 AUTH = "ODFHIR devkey/custkey"
 HEADERS = {"Authorization": AUTH, "Content-Type": "application/json"}
 
 
+def assert_api_response(response) -> None:
+    """Every answer of the server, errors included: no 5xx, never HTML, always JSON."""
+    assert response.status_code < 500, response.get_data(as_text=True)
+    assert response.mimetype == "application/json", response.get_data(as_text=True)[:200]
+
+
+class CheckedClient(FlaskClient):
+    """A test client that checks every response, so raw ``client`` calls are covered too."""
+
+    def open(self, *args, **kwargs):
+        response = super().open(*args, **kwargs)
+        assert_api_response(response)
+        return response
+
+
+def make_app(config: dict | None = None):
+    """A server with *config* whose test client checks every response."""
+    app = create_app({"TESTING": True, **(config or {})})
+    app.test_client_class = CheckedClient
+    return app
+
+
 @pytest.fixture
 def app():
     """A fresh server: every office starts from the default fixtures."""
-    return create_app({"TESTING": True})
+    return make_app()
 
 
 @pytest.fixture
@@ -36,8 +60,7 @@ class Api:
         merged = {k: v for k, v in merged.items() if v is not None}  # None removes a header
         response = self.client.open(BASE + path, method=method, json=json, data=data,
                                     headers=merged, query_string=query)
-        assert response.status_code < 500, response.get_data(as_text=True)
-        assert response.mimetype == "application/json", response.get_data(as_text=True)[:200]
+        assert_api_response(response)
         return response
 
     def get(self, path: str, **kw):
@@ -62,3 +85,16 @@ def api(client) -> Api:
 def office(app, customer: str = "custkey"):
     """The store's office behind a customer key (for asserting stored data)."""
     return app.extensions["mockserver"].office(customer)
+
+
+def snapshot(app, customer: str = "custkey") -> dict:
+    """An office's whole data in fixture form, to prove a request changed nothing."""
+    return export_office(office(app, customer))
+
+
+TASK_FIELDS = [
+    "TaskNum", "TaskListNum", "DateTask", "KeyNum", "Descript", "TaskStatus", "IsRepeating",
+    "DateType", "FromNum", "ObjectType", "DateTimeEntry", "UserNum", "DateTimeFinished",
+    "PriorityDefNum", "ReminderGroupId", "ReminderType", "ReminderFrequency",
+    "DateTimeOriginal", "SecDateTEdit", "DescriptOverride", "IsReadOnly"]
+ALL_TIME = {"DateTimeOriginal": "0001-01-01 00:00:00"}  # list filter that hides nothing
