@@ -1,13 +1,16 @@
 """Shared fixtures: an app per test (fresh offices), its test client, request helpers."""
 from __future__ import annotations
 
+import shutil
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 
 from mockserver import create_app
-from mockserver.fixtures import export_office
+from mockserver.fixtures import default_dir, export_office
 
 BASE = "/api/v1"
 AUTH = "ODFHIR devkey/custkey"
@@ -98,3 +101,20 @@ TASK_FIELDS = [
     "PriorityDefNum", "ReminderGroupId", "ReminderType", "ReminderFrequency",
     "DateTimeOriginal", "SecDateTEdit", "DescriptOverride", "IsReadOnly"]
 ALL_TIME = {"DateTimeOriginal": "0001-01-01 00:00:00"}  # list filter that hides nothing
+
+
+def freeze(app, when: str, customer: str = "custkey") -> str:
+    """Freeze an office's clock at *when* ("yyyy-MM-dd HH:mm:ss"); returns *when*."""
+    office(app, customer).clock.set(datetime.strptime(when, "%Y-%m-%d %H:%M:%S"), frozen=True)
+    return when
+
+
+def fixture_dir(tmp_path: Path, **files: str) -> Path:
+    """A copy of the default fixtures with some files (``tasks="..."`` YAML text) replaced."""
+    folder = tmp_path / "fixtures"
+    folder.mkdir()
+    for source in default_dir().glob("*.yaml"):
+        shutil.copy(source, folder / source.name)
+    for kind, text in files.items():
+        (folder / f"{kind}.yaml").write_text(text, encoding="utf-8")
+    return folder
