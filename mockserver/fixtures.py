@@ -8,6 +8,7 @@ error names the file, the record and the field.
 """
 from __future__ import annotations
 
+from collections.abc import Hashable
 from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
@@ -37,6 +38,19 @@ class FixtureError(ValueError):
 
 class _Loader(yaml.SafeLoader):
     """Safe YAML that keeps dates and true/false as strings, exactly as on the wire."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        """A mapping; a key given twice is an error (PyYAML would silently keep the last)."""
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, Hashable):
+                break  # SafeLoader reports the unhashable key itself
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"found duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 _Loader.yaml_implicit_resolvers = {
