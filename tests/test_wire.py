@@ -149,3 +149,11 @@ def test_wire_list_order_is_TaskNum_not_creation_time(api):
 def test_wire_bad_paging_is_400(api, path, query, message):
     r = api.get(path, query=query)
     assert (r.status_code, r.get_json()) == (400, message)
+
+
+@pytest.mark.parametrize("path", ["/tasks", "/tasklists", "/definitions", "/userods"])
+def test_wire_largest_offset_is_an_empty_page(api, path):
+    r = api.get(path, query={"Offset": 2**63 - 1, "Limit": 100})
+    assert (r.status_code, r.get_json()) == (200, [])
+    r = api.get(path, query={"Offset": 2**63})
+    assert (r.status_code, r.get_json()) == (400, "Offset is invalid.")
