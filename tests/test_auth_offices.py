@@ -1,7 +1,7 @@
 """Auth, the keys file, version gating, Content-Type and office isolation (SPEC §1, §4)."""
 import pytest
 
-from conftest import ALL_TIME, Api, fixture_dir, make_app, snapshot
+from conftest import ALL_TIME, Api, fixture_dir, freeze, make_app, snapshot
 
 MINIMAL = {"TaskListNum": 14, "Descript": "Call the lab.", "UserNum": 1}
 KEYS = """
@@ -203,3 +203,11 @@ def test_offices_fresh_key_starts_from_the_fixtures(api, app):
 def test_offices_belong_to_the_customer_key(api):
     made = api.as_key("ODFHIR dev1/shared").post("/tasks", json=MINIMAL).get_json()["TaskNum"]
     assert api.as_key("ODFHIR dev2/shared").get(f"/tasks/{made}").status_code == 200
+
+
+def test_offices_have_their_own_clocks(api, app):
+    freeze(app, "2031-05-06 07:08:09")
+    mine = api.post("/tasks", json=MINIMAL).get_json()
+    theirs = api.as_key("ODFHIR dev/other").post("/tasks", json=MINIMAL).get_json()
+    assert mine["DateTimeOriginal"] == "2031-05-06 07:08:09"
+    assert theirs["DateTimeOriginal"] != mine["DateTimeOriginal"]

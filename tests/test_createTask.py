@@ -64,7 +64,8 @@ def test_createTask_TaskListNum_zero_is_the_main_trunk(api):
 
 
 def test_createTask_ObjectType_None_stores_KeyNum_0(api):
-    body = api.post("/tasks", json={**MINIMAL, "ObjectType": "None", "KeyNum": 73}).get_json()
+    # no patient or appointment check either: the KeyNum means nothing without an object
+    body = api.post("/tasks", json={**MINIMAL, "ObjectType": "None", "KeyNum": 999}).get_json()
     assert (body["ObjectType"], body["KeyNum"]) == ("None", 0)
 
 
@@ -217,6 +218,8 @@ def _default_priority(tmp_path, definitions: str) -> int:
     # no D at all: the first by ItemOrder; other categories never count
     ("- {DefNum: 3, Category: 1, ItemValue: D, ItemOrder: 0}\n- {DefNum: 9, Category: 33, ItemOrder: 4}\n"
      "- {DefNum: 8, Category: 33, ItemOrder: 3}\n", 8),
+    # only hidden task priorities: 0 (a hidden priority is never the default)
+    ("- {DefNum: 5, Category: 33, ItemValue: D, ItemOrder: 0, isHidden: \"true\"}\n", 0),
     # no task priorities: 0
     ("- {DefNum: 3, Category: 1, ItemValue: D, ItemOrder: 0}\n", 0),
     ("[]\n", 0),

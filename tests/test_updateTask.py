@@ -104,6 +104,16 @@ def test_updateTask_changing_only_ObjectType_rechecks_stored_KeyNum(api, app):
     assert snapshot(app) == before
 
 
+def test_updateTask_changing_only_ObjectType_keeps_a_KeyNum_that_resolves(tmp_path):
+    # PatNum 5 and AptNum 5 both exist here, so the stored KeyNum passes the re-check
+    folder = fixture_dir(
+        tmp_path, patients="- {PatNum: 5}\n", appointments="- {AptNum: 5, PatNum: 5}\n",
+        tasks="- {TaskNum: 1, TaskListNum: 14, Descript: x, UserNum: 1, ObjectType: Patient, KeyNum: 5}\n")
+    api = Api(make_app({"FIXTURES": folder}).test_client())
+    body = put(api, 1, {"ObjectType": "Appointment"})
+    assert (body["ObjectType"], body["KeyNum"]) == ("Appointment", 5)
+
+
 def test_updateTask_ObjectType_and_KeyNum_together(api):
     body = put(api, 9004, {"ObjectType": "Appointment", "KeyNum": 756})
     assert (body["ObjectType"], body["KeyNum"]) == ("Appointment", 756)
