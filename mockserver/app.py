@@ -20,6 +20,9 @@ DEFAULTS: dict[str, Any] = {
     "LENIENT_CONTENT_TYPE": False,  # accept requests without Content-Type: application/json
     "LOCAL_API": False,  # Local-API paging cap (1000 instead of 100)
     "MAX_CONTENT_LENGTH": 16_800_000,  # apiimplementation: 16.8M characters
+    # Flask's automatic OPTIONS answers 200 with an empty HTML body; the API has no
+    # OPTIONS, so it gets the JSON 405 with an Allow header like any other wrong method
+    "PROVIDE_AUTOMATIC_OPTIONS": False,
 }
 
 

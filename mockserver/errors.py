@@ -36,8 +36,9 @@ def _http_error(error: HTTPException) -> Response:
     if status == 404:
         message = f"The resource {request.path} does not exist."
     elif status == 405:
-        allowed = ", ".join(error.valid_methods or ())  # type: ignore[attr-defined]
-        message = f"Method {request.method} is not allowed here. Allowed: {allowed}."
+        # werkzeug collects the methods in a set: sort them for a stable message and Allow
+        error.valid_methods = sorted(error.valid_methods or ())  # type: ignore[attr-defined]
+        message = f"Method {request.method} is not allowed here. Allowed: {', '.join(error.valid_methods)}."
     elif status == 413:  # Open Dental's status vocabulary has no 413
         status, message = 400, f"Request body exceeds the {BODY_LIMIT_TEXT} character limit."
     else:

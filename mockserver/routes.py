@@ -88,8 +88,8 @@ def _formats() -> dict:
 @operation(READ_ALL, "24.4.13", "Tasks GET (single)")
 def getTask(office: Office, TaskNum: str) -> Response:
     """Get a single task."""
-    num = _task_num(TaskNum)
-    return respond(TaskSchema, office.get_task(num), _formats())
+    num, formats = _task_num(TaskNum), _formats()  # every 400 before the 404
+    return respond(TaskSchema, office.get_task(num), formats)
 
 
 @api.get("/tasks")

@@ -353,7 +353,8 @@ class TaskCreateSchema(OdSchema):
 
     TaskListNum = OdInteger(required=True)
     KeyNum = OdInteger()
-    Descript = OdString(required=True, validate=Length(min=1, error="must not be empty."))
+    # an empty Descript counts as a missing one (reported with the required fields)
+    Descript = OdString(required=True, validate=Length(min=1, error=REQUIRED))
     ObjectType = OdEnum(OBJECT_TYPES)
     DateTimeEntry = OdDateTime()
     UserNum = OdInteger(required=True)

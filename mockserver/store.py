@@ -279,6 +279,11 @@ def next_due(task: Task) -> datetime:
     return base + timedelta(days=7 - base.weekday() + days[0], weeks=every - 1)
 
 
+def _page(items: Iterable, offset: int, limit: int) -> list:
+    # two slices: offset + limit may exceed sys.maxsize, which islice refuses
+    return list(itertools.islice(itertools.islice(items, offset, None), limit))
+
+
 # --- the task table -------------------------------------------------------------------
 
 INDEXED = ("TaskListNum", "TaskStatus", "ObjectType", "KeyNum")
@@ -366,7 +371,7 @@ class TaskTable:
         matches = (t for t in tasks
                    if (since is None or t.DateTimeOriginal >= since)
                    and all(getattr(t, k) == v for k, v in filters.items()))
-        return list(itertools.islice(matches, offset, offset + limit))
+        return _page(matches, offset, limit)
 
 
 # --- datasets and offices -------------------------------------------------------------
@@ -398,10 +403,6 @@ def _key_needs_type(values: Mapping[str, Any]) -> None:
     # apitasks: ObjectType is "Optional, unless KeyNum is specified"
     if values.get("KeyNum") is not None and values.get("ObjectType") is None:
         raise BadRequest("ObjectType is required when KeyNum is specified.")
-
-
-def _page(items: Iterable, offset: int, limit: int) -> list:
-    return list(itertools.islice(items, offset, offset + limit))
 
 
 class Office:

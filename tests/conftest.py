@@ -1,21 +1,48 @@
 """Shared fixtures: an app per test (fresh offices), its test client, request helpers."""
 from __future__ import annotations
 
+import shutil
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
+from flask.testing import FlaskClient
 
 from mockserver import create_app
+from mockserver.fixtures import default_dir, export_office
 
 BASE = "/api/v1"
 AUTH = "ODFHIR devkey/custkey"
 HEADERS = {"Authorization": AUTH, "Content-Type": "application/json"}
 
 
+def assert_api_response(response) -> None:
+    """Every answer of the server, errors included: no 5xx, never HTML, always JSON."""
+    assert response.status_code < 500, response.get_data(as_text=True)
+    assert response.mimetype == "application/json", response.get_data(as_text=True)[:200]
+
+
+class CheckedClient(FlaskClient):
+    """A test client that checks every response, so raw ``client`` calls are covered too."""
+
+    def open(self, *args, **kwargs):
+        response = super().open(*args, **kwargs)
+        assert_api_response(response)
+        return response
+
+
+def make_app(config: dict | None = None):
+    """A server with *config* whose test client checks every response."""
+    app = create_app({"TESTING": True, **(config or {})})
+    app.test_client_class = CheckedClient
+    return app
+
+
 @pytest.fixture
 def app():
     """A fresh server: every office starts from the default fixtures."""
-    return create_app({"TESTING": True})
+    return make_app()
 
 
 @pytest.fixture
@@ -36,8 +63,7 @@ class Api:
         merged = {k: v for k, v in merged.items() if v is not None}  # None removes a header
         response = self.client.open(BASE + path, method=method, json=json, data=data,
                                     headers=merged, query_string=query)
-        assert response.status_code < 500, response.get_data(as_text=True)
-        assert response.mimetype == "application/json", response.get_data(as_text=True)[:200]
+        assert_api_response(response)
         return response
 
     def get(self, path: str, **kw):
@@ -62,3 +88,33 @@ def api(client) -> Api:
 def office(app, customer: str = "custkey"):
     """The store's office behind a customer key (for asserting stored data)."""
     return app.extensions["mockserver"].office(customer)
+
+
+def snapshot(app, customer: str = "custkey") -> dict:
+    """An office's whole data in fixture form, to prove a request changed nothing."""
+    return export_office(office(app, customer))
+
+
+TASK_FIELDS = [
+    "TaskNum", "TaskListNum", "DateTask", "KeyNum", "Descript", "TaskStatus", "IsRepeating",
+    "DateType", "FromNum", "ObjectType", "DateTimeEntry", "UserNum", "DateTimeFinished",
+    "PriorityDefNum", "ReminderGroupId", "ReminderType", "ReminderFrequency",
+    "DateTimeOriginal", "SecDateTEdit", "DescriptOverride", "IsReadOnly"]
+ALL_TIME = {"DateTimeOriginal": "0001-01-01 00:00:00"}  # list filter that hides nothing
+
+
+def freeze(app, when: str, customer: str = "custkey") -> str:
+    """Freeze an office's clock at *when* ("yyyy-MM-dd HH:mm:ss"); returns *when*."""
+    office(app, customer).clock.set(datetime.strptime(when, "%Y-%m-%d %H:%M:%S"), frozen=True)
+    return when
+
+
+def fixture_dir(tmp_path: Path, **files: str) -> Path:
+    """A copy of the default fixtures with some files (``tasks="..."`` YAML text) replaced."""
+    folder = tmp_path / "fixtures"
+    folder.mkdir()
+    for source in default_dir().glob("*.yaml"):
+        shutil.copy(source, folder / source.name)
+    for kind, text in files.items():
+        (folder / f"{kind}.yaml").write_text(text, encoding="utf-8")
+    return folder
