@@ -240,8 +240,9 @@ def load_keys(source: str | Path | Mapping[str, Any] | None, strict: bool = Fals
     strict_value = source.get("strict", "false")
     if strict_value not in ("true", "false"):
         raise FixtureError(f'{origin}: strict must be "true" or "false"')
-    disabled = frozenset(k for entries in sections.values() for k, s in entries.items()
-                         if s["disabled"])
+    disabled = frozenset((kind, k) for kind, section in (("Developer", "developers"),
+                                                         ("Customer", "customers"))
+                         for k, s in sections[section].items() if s["disabled"])
     return KeyPolicy(
         developers={k: frozenset(s["permissions"]) for k, s in sections["developers"].items()},
         customers={k: s.get("version") for k, s in sections["customers"].items()},

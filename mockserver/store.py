@@ -576,14 +576,14 @@ class KeyPolicy:
 
     developers: Mapping[str, frozenset[str]] = field(default_factory=dict)  # key -> permissions
     customers: Mapping[str, str | None] = field(default_factory=dict)  # key -> version override
-    disabled: frozenset[str] = frozenset()
+    disabled: frozenset[tuple[str, str]] = frozenset()  # ("Developer" | "Customer", key)
     strict: bool = False
 
     def check(self, developer: str, customer: str, permission: str) -> None:
         """Raise Unauthorized unless the key pair may use *permission*."""
         for kind, key, known in (("Developer", developer, self.developers),
                                  ("Customer", customer, self.customers)):
-            if key in self.disabled or (self.strict and key not in known):
+            if (kind, key) in self.disabled or (self.strict and key not in known):
                 raise Unauthorized(f"{kind} key is invalid or disabled.")
         granted = self.developers.get(developer, PERMISSIONS)
         if permission not in granted:

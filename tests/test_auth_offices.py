@@ -211,3 +211,10 @@ def test_offices_have_their_own_clocks(api, app):
     theirs = api.as_key("ODFHIR dev/other").post("/tasks", json=MINIMAL).get_json()
     assert mine["DateTimeOriginal"] == "2031-05-06 07:08:09"
     assert theirs["DateTimeOriginal"] != mine["DateTimeOriginal"]
+
+
+def test_keys_disabling_a_developer_key_leaves_a_same_named_customer_key():
+    app = make_app({"KEYS": {"developers": {"same": {"disabled": "true"}}}})
+    client = app.test_client()
+    assert Api(client, "ODFHIR same/x").get("/tasks/1408").status_code == 401
+    assert Api(client, "ODFHIR other/same").get("/tasks/1408").status_code == 200
