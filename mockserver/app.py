@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 from flask import Flask, Response, g, request
 
-from . import errors, fixtures
+from . import admin, errors, fixtures
 from .routes import api
 from .store import LOCAL_PAGE_CAP, PAGE_CAP, Registry
 
@@ -20,6 +20,7 @@ DEFAULTS: dict[str, Any] = {
     "LENIENT_CONTENT_TYPE": False,  # accept requests without Content-Type: application/json
     "LOCAL_API": False,  # Local-API paging cap (1000 instead of 100)
     "MAX_CONTENT_LENGTH": 16_800_000,  # apiimplementation: 16.8M characters
+    "ADMIN_API": True,  # the control API under /__admin (admin.py); off for shared sandboxes
 }
 
 
@@ -35,6 +36,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         page_cap=LOCAL_PAGE_CAP if app.config["LOCAL_API"] else PAGE_CAP)
     errors.register(app)
     app.register_blueprint(api)
+    admin.init_app(app)
 
     @app.before_request
     def _start_timer() -> None:
