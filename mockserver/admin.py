@@ -38,7 +38,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 
 from . import errors, fixtures
 from .routes import api, key_pair, registry
-from .schemas import OdDateTime, OdSchema, OdString, QueryInteger, dump, load, parse_json_object
+from .schemas import REQUIRED, OdDateTime, OdSchema, OdString, QueryInteger, dump, load, parse_json_object
 from .store import BadRequest, NotFound, Office, RelativeTime, Unauthorized
 
 admin = Blueprint("admin", __name__, url_prefix="/__admin")
@@ -98,7 +98,8 @@ class Duration(fields.Field):
 
     default_error_messages = {
         "invalid": 'must be whole seconds or a duration such as "3d", "2h30m" or "-1d".',
-        "null": 'must be whole seconds or a duration such as "3d", "2h30m" or "-1d".'}
+        "null": 'must be whole seconds or a duration such as "3d", "2h30m" or "-1d".',
+        "required": REQUIRED}
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> timedelta:
         if isinstance(value, int) and not isinstance(value, bool):
@@ -128,7 +129,7 @@ def _pattern(text: str) -> str:
 
 
 class ResetQuery(AdminSchema):
-    scope = fields.String(load_default="office", validate=OneOf(
+    scope = OdString(load_default="office", validate=OneOf(
         ("office", "all"), error="must be office or all."),
         metadata={"description": "office: this office only; all: every office of the server"})
 
@@ -138,8 +139,8 @@ class ResetResult(AdminSchema):
 
 
 class JournalQuery(AdminSchema):
-    method = fields.String(validate=OneOf(METHODS, error="must be one of: {choices}."))
-    path = fields.String(validate=Length(1, 1000, error="must be 1 to 1000 characters."),
+    method = OdString(validate=OneOf(METHODS, error="must be one of: {choices}."))
+    path = OdString(validate=Length(1, 1000, error="must be 1 to 1000 characters."),
                          metadata={"description": "glob on the path after /api/v1, e.g. /tasks/*"})
 
     @post_load
@@ -171,9 +172,9 @@ class FaultSchema(AdminSchema):
     """A fault: for matching /api/v1 requests of the office, misbehave."""
 
     id = fields.Integer(dump_only=True)
-    method = fields.String(load_default="*", validate=OneOf(
+    method = OdString(load_default="*", validate=OneOf(
         METHODS, error="must be one of: {choices}."))
-    path = fields.String(load_default="*", validate=Length(1, 1000, error="must be 1 to 1000 characters."),
+    path = OdString(load_default="*", validate=Length(1, 1000, error="must be 1 to 1000 characters."),
                          metadata={"description": "glob on the path after /api/v1, e.g. /tasks/*"})
     status = _integer(400, 599, allow_none=True, load_default=None)
     body = OdString(allow_none=True, load_default=None,
