@@ -169,8 +169,13 @@ class LiveServer:
         return MockOffice(http_transport(self.url), self.url, customer_key)
 
     def close(self) -> None:
-        self._server.close()
-        self._thread.join(timeout=10)  # a daemon thread: never blocks the interpreter's exit
+        """Stop serving: every socket is closed by the server's own loop thread, which
+        then ends (closing them from this thread would race with it)."""
+        from waitress.wasyncore import close_all
+
+        self._server.trigger.pull_trigger(lambda: close_all(self._server._map))
+        self._thread.join(timeout=30)  # bounded; the thread is a daemon anyway
+        self._server.task_dispatcher.shutdown()
 
 
 @pytest.fixture(scope="session")
