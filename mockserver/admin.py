@@ -17,6 +17,7 @@ import fnmatch
 import functools
 import itertools
 import json
+import math
 import random
 import re
 import threading
@@ -393,13 +394,21 @@ def _request_body() -> tuple[Any, int]:
     if len(text) > BODY_LIMIT:
         return text[:BODY_LIMIT], len(raw)
     try:
-        return json.loads(text, parse_constant=_not_json), len(raw)
+        return json.loads(text, parse_constant=_not_json, parse_float=_finite), len(raw)
     except (ValueError, RecursionError):
         return text, len(raw)
 
 
 def _not_json(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    # 1e999 would become Infinity, which the journal could not send back as JSON
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range")
+    return value
 
 
 def _after_api_request(response: Response) -> Response:

@@ -253,8 +253,11 @@ def test_listRequests_body_is_text_unless_json(api, control):
     api.post("/tasks", data=b"Descript=x")
     api.post("/tasks", data=b"\xff\xfe")
     api.post("/tasks", data=b'{"a": NaN}')
-    assert [r["body"] for r in control.requests()] == ["Descript=x", "\ufffd\ufffd", '{"a": NaN}']
-    assert [r["body_size"] for r in control.requests()] == [10, 2, 10]
+    api.post("/tasks", data=b'{"a": 1e999}')
+    api.post("/tasks", data=b'[1.5, "x"]')
+    assert [r["body"] for r in control.requests()] == [
+        "Descript=x", "\ufffd\ufffd", '{"a": NaN}', '{"a": 1e999}', [1.5, "x"]]
+    assert [r["body_size"] for r in control.requests()] == [10, 2, 10, 12, 10]
 
 
 def test_listRequests_keeps_a_long_body_as_truncated_text(api, control):

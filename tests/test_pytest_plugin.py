@@ -126,7 +126,7 @@ def test_plugin_suite_runs_under_xdist_without_interference(tmp_path):
     result = run_pytest(tmp_path, "-n", "4")
     assert result.returncode == 0, result.stdout + result.stderr
     assert passed(result) == 24
-    assert len(list((tmp_path / "workers").iterdir())) == 4  # four servers, all busy at once
+    assert len(list((tmp_path / "workers").iterdir())) == 4  # every worker (and its server) ran tests
 
 
 @pytest.mark.slow
@@ -140,3 +140,10 @@ def test_readme_example_runs(tmp_path):
     result = run_pytest(tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert passed(result) == tests >= 6
+
+
+def test_plugin_is_cheap_when_unused():
+    # pytest loads the plugin in every run (entry point): it must not import the server
+    code = "import sys, mockserver.pytest_plugin; print(sorted({'flask', 'waitress'} & set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "[]", result.stderr
