@@ -139,7 +139,7 @@ def test_readme_example_runs(tmp_path):
         tests += len(re.findall(r"^def test_", code, re.M))
     result = run_pytest(tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert passed(result) == tests >= 6
+    assert passed(result) == tests >= 8
 
 
 def test_plugin_is_cheap_when_unused():
