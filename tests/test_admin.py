@@ -266,6 +266,15 @@ def test_listRequests_keeps_a_long_body_as_truncated_text(api, control):
     assert len(entry["body"]) == 64 * 1024 and entry["body_size"] > 70_000
 
 
+def test_listRequests_records_a_body_over_the_limit_without_it():
+    app = create_app({"TESTING": True, "MAX_CONTENT_LENGTH": 10})
+    client = app.test_client()
+    response = client.post("/api/v1/tasks", data=b"x" * 100, headers=HEADERS)
+    assert response.status_code == 400
+    entry = MockOffice(flask_transport(client), "", "custkey").requests()[0]
+    assert (entry["status"], entry["body"], entry["body_size"]) == (400, None, 100)
+
+
 def test_listRequests_filters_by_method_and_path(api, control):
     api.get("/tasks/1408")
     api.get("/tasks")
