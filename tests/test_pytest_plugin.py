@@ -1,6 +1,7 @@
 """The pytest plugin: a live server over real sockets, xdist isolation, the README example."""
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -19,9 +20,11 @@ EXAMPLE = re.compile(r"<!-- example: (\S+\.py) -->\n```python\n(.*?)\n```", re.S
 
 def run_pytest(folder: Path, *args: str) -> subprocess.CompletedProcess:
     """pytest on *folder* in a new interpreter, as a user would run it (plugin by entry point)."""
+    (folder / "pytest.ini").write_text("[pytest]\nfilterwarnings =\n    error\n")  # no outer config
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}  # nor outer run's
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error", *args,
-         str(folder)], cwd=folder, capture_output=True, text=True, timeout=300)
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args, str(folder)],
+        cwd=folder, env=env, capture_output=True, text=True, timeout=300)
 
 
 def passed(result: subprocess.CompletedProcess) -> int:
