@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from mockserver.admin import JOURNAL_SIZE
+from mockserver.pytest_plugin import ControlError
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 EXAMPLE = re.compile(r"<!-- example: (\S+\.py) -->\n```python\n(.*?)\n```", re.S)
@@ -37,6 +38,12 @@ def test_opendental_serves_over_a_real_socket(opendental):
     assert response.status_code == 200 and response.json()["TaskNum"] == 1408
     assert opendental.base_url.startswith("http://127.0.0.1:")
     assert opendental.requests()[0]["headers"]["Authorization"] == opendental.authorization
+
+
+def test_opendental_rejected_control_call_raises_ControlError(opendental):
+    with pytest.raises(ControlError) as caught:
+        opendental.fault(status=503, delay=5)
+    assert (caught.value.status, caught.value.message) == (400, "delay is not a known field.")
 
 
 def test_opendental_drop_is_a_dropped_connection_not_a_5xx(opendental):
