@@ -164,9 +164,11 @@ class LiveServer:
                                         daemon=True)
         self._thread.start()
 
-    def new_office(self, customer_key: str | None = None) -> MockOffice:
-        """A handle on a new office (a fresh random customer key unless given)."""
-        return MockOffice(http_transport(self.url), self.url, customer_key)
+    def new_office(self, customer_key: str | None = None,
+                   developer_key: str = DEVELOPER_KEY) -> MockOffice:
+        """A handle on an office: a fresh random customer key unless given (a keys file
+        with ``STRICT_KEYS`` needs listed keys)."""
+        return MockOffice(http_transport(self.url), self.url, customer_key, developer_key)
 
     def close(self) -> None:
         """Stop serving: every socket is closed by the server's own loop thread, which
