@@ -7,6 +7,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from flask.testing import FlaskClient
 from openapi_spec_validator import validate
 
 from mockserver import create_app
@@ -44,9 +45,15 @@ def rejected(call, *args, **kwargs) -> str:
     return caught.value.message
 
 
-def get(client, path: str, auth: str = AUTH):
-    """GET /api/v1{path} without the ``api`` helper's no-5xx check: faults send 5xx."""
-    return client.get(f"/api/v1{path}", headers={**HEADERS, "Authorization": auth})
+@pytest.fixture
+def raw(app) -> FlaskClient:
+    """A plain test client: injected faults answer 5xx, which other helpers would reject."""
+    return FlaskClient(app, app.response_class)
+
+
+def get(raw, path: str, auth: str = AUTH):
+    """GET /api/v1{path} through a plain client."""
+    return raw.get(f"/api/v1{path}", headers={**HEADERS, "Authorization": auth})
 
 
 def descripts(api, **query) -> set[str]:
@@ -332,12 +339,12 @@ def test_clearRequests_empties_only_this_journal(api, control, other):
 
 # --- faults ---------------------------------------------------------------------------
 
-def test_createFault_answers_with_status_and_body(client, api, control):
+def test_createFault_answers_with_status_and_body(raw, api, control):
     fault = control.fault(method="GET", path="/tasks/*", status=504, body="Upstream timed out.")
     assert fault == {"id": 1, "method": "GET", "path": "/tasks/*", "status": 504,
                      "body": "Upstream timed out.", "delay_ms": 0, "drop": False, "times": None,
                      "probability": 1.0, "seed": None, "hits": 0}
-    response = get(client, "/tasks/1408")
+    response = get(raw, "/tasks/1408")
     assert (response.status_code, response.get_json()) == (504, "Upstream timed out.")
     assert api.post("/tasks", json=NEW_TASK).status_code == 201  # other method
     assert api.get("/tasks").status_code == 200  # other path
@@ -350,9 +357,9 @@ def test_createFault_default_body_names_the_status(api, control):
     assert api.get("/tasks/1408").get_json() == "Gone."
 
 
-def test_createFault_times_then_gone(client, control):
+def test_createFault_times_then_gone(raw, control):
     control.fault(path="/tasks/1408", status=503, times=2)
-    assert [get(client, "/tasks/1408").status_code for _ in range(3)] == [503, 503, 200]
+    assert [get(raw, "/tasks/1408").status_code for _ in range(3)] == [503, 503, 200]
     assert control.faults() == []
 
 
@@ -367,19 +374,19 @@ def test_createFault_first_added_wins(api, control):
     assert [api.get("/tasks/1408").status_code for _ in range(2)] == [401, 404]
 
 
-def test_createFault_seeded_probability_is_repeatable(client, control, other):
+def test_createFault_seeded_probability_is_repeatable(raw, control, other):
     def pattern(office):
         office.fault(path="/tasks/1408", status=503, probability=0.5, seed=42)
-        return [get(client, "/tasks/1408", office.authorization).status_code for _ in range(20)]
+        return [get(raw, "/tasks/1408", office.authorization).status_code for _ in range(20)]
 
     first = pattern(control)
     second = pattern(other)
     assert first == second and {503, 200} == set(first)
 
 
-def test_createFault_probability_zero_never_fires(client, control):
+def test_createFault_probability_zero_never_fires(raw, control):
     control.fault(status=503, probability=0)
-    assert {get(client, "/tasks/1408").status_code for _ in range(10)} == {200}
+    assert {get(raw, "/tasks/1408").status_code for _ in range(10)} == {200}
 
 
 def test_createFault_delay_only_lets_the_request_through(api, control):
@@ -396,12 +403,12 @@ def test_createFault_drop_raises_in_process(api, control):
     assert [(r["status"], r["fault"]) for r in control.requests()] == [(None, 1)]
 
 
-def test_createFault_never_touches_control_or_other_offices(client, api, control, other):
+def test_createFault_never_touches_control_or_other_offices(raw, api, control, other):
     control.fault(status=503)
     assert control.clock()["frozen"] is False  # /__admin still works
     assert api.as_key("ODFHIR devkey/other").get("/tasks/1408").status_code == 200
     assert other.faults() == []
-    assert get(client, "/tasks/1408").status_code == 503
+    assert get(raw, "/tasks/1408").status_code == 503
 
 
 @pytest.mark.parametrize("spec,message", [
@@ -443,10 +450,10 @@ def test_createFault_is_bounded(control):
     assert rejected(control.fault, status=503) == f"An office can have at most {MAX_FAULTS} faults."
 
 
-def test_listFaults_in_order_with_remaining_times(client, control):
+def test_listFaults_in_order_with_remaining_times(raw, control):
     control.fault(path="/tasks/1408", status=503, times=3)
     control.fault(path="/tasks", delay_ms=1)
-    get(client, "/tasks/1408")
+    get(raw, "/tasks/1408")
     assert [(f["id"], f["times"], f["hits"]) for f in control.faults()] == [(1, 2, 1), (2, None, 0)]
 
 
@@ -562,8 +569,8 @@ def test_clock_limit_is_just_below_CLOCK_MAX(control):
 
 # --- spec and robustness --------------------------------------------------------------
 
-def test_getAdminSpec_is_valid_openapi_of_every_control_call(client):
-    response = client.get("/__admin/openapi.yaml")
+def test_getAdminSpec_is_valid_openapi_of_every_control_call(raw):
+    response = raw.get("/__admin/openapi.yaml")
     assert response.status_code == 200 and response.mimetype == "application/yaml"
     spec = yaml.safe_load(response.get_data(as_text=True))
     validate(spec)
