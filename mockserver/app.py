@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 from flask import Flask, Response, g, request
 
-from . import errors, fixtures
+from . import admin, errors, fixtures
 from .routes import api
 from .store import LOCAL_PAGE_CAP, PAGE_CAP, Registry
 
@@ -23,6 +23,7 @@ DEFAULTS: dict[str, Any] = {
     # Flask's automatic OPTIONS answers 200 with an empty HTML body; the API has no
     # OPTIONS, so it gets the JSON 405 with an Allow header like any other wrong method
     "PROVIDE_AUTOMATIC_OPTIONS": False,
+    "ADMIN_API": True,  # the control API under /__admin (admin.py); off for shared sandboxes
 }
 
 
@@ -50,4 +51,5 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                         request.full_path.rstrip("?"), response.status_code, elapsed)
         return response
 
+    admin.init_app(app)  # after the timer, so the access log counts injected delays
     return app

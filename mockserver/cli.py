@@ -38,13 +38,17 @@ def main() -> None:
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 512),
               help="Worker threads.")
 @click.option("--quiet", is_flag=True, help="No access log.")
+@click.option("--no-admin", is_flag=True,
+              help="Turn off the control API (/__admin): for servers shared by several people.")
 def serve(host: str, port: int, fixtures: str | None, keys: str | None, strict_keys: bool,
-          lenient_content_type: bool, local_api: bool, threads: int, quiet: bool) -> None:
+          lenient_content_type: bool, local_api: bool, threads: int, quiet: bool,
+          no_admin: bool) -> None:
     """Serve the API with waitress until interrupted."""
     import waitress
 
     config: dict[str, Any] = {"FIXTURES": fixtures, "KEYS": keys, "STRICT_KEYS": strict_keys,
-                              "LENIENT_CONTENT_TYPE": lenient_content_type, "LOCAL_API": local_api}
+                              "LENIENT_CONTENT_TYPE": lenient_content_type, "LOCAL_API": local_api,
+                              "ADMIN_API": not no_admin}
     try:
         app = create_app(config)
     except FixtureError as exc:

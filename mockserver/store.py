@@ -204,7 +204,10 @@ class RelativeTime:
         if not m or (m.group(1) and not any(m.group(2, 3, 4, 5))):
             return None
         days, hours, minutes, seconds = (int(g or 0) for g in m.group(2, 3, 4, 5))
-        delta = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+        try:
+            delta = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+        except OverflowError:  # beyond timedelta's range: not a usable time
+            return None
         return cls(-delta if m.group(1) == "-" else delta, as_date)
 
     def resolve(self, now: datetime) -> date | datetime:

@@ -1,0 +1,649 @@
+"""The control API under /__admin: reset, state, request journal, faults and clock (SPEC §5).
+
+This is the test harness's side of the mock, never part of the Open Dental contract.
+Every call is scoped to the office of its ``Authorization`` header's customer key, so
+tests that use different keys never touch each other's data, clock, journal or faults.
+Key permissions, disabled keys and strict mode do not apply here: they model the client
+under test, and a test must still be able to set up and inspect the office of a
+read-only or disabled key. ``--no-admin`` (``ADMIN_API = False``) turns it all off.
+
+The admin schemas live here, not in schemas.py: they are not the Open Dental wire
+format and must stay out of the /api/v1 spec. Unlike the wire schemas they reject
+unknown fields, so a misspelt option is a 400 instead of being silently ignored.
+"""
+from __future__ import annotations
+
+import fnmatch
+import functools
+import itertools
+import json
+import math
+import random
+import re
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Iterator
+
+import yaml
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Blueprint, Flask, Response, current_app, g, request
+from marshmallow import RAISE, ValidationError, fields, post_load, validates_schema
+from marshmallow.validate import Length, OneOf, Range
+from waitress.channel import ClientDisconnected
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.http import HTTP_STATUS_CODES
+
+from . import errors, fixtures
+from .routes import api, key_pair, registry
+from .schemas import REQUIRED, OdDateTime, OdSchema, OdString, QueryInteger, dump, load, parse_json_object
+from .store import BadRequest, NotFound, Office, RelativeTime, Unauthorized
+
+admin = Blueprint("admin", __name__, url_prefix="/__admin")
+
+EXTENSION = "mockserver.admin"  # app.extensions key of the Harness
+JOURNAL_SIZE = 1000  # requests kept per office; the oldest are dropped first
+BODY_LIMIT = 64 * 1024  # characters of a request body the journal keeps
+MAX_FAULTS = 100  # faults per office
+MAX_DELAY_MS = 30_000
+MAX_TIMES = 1_000_000
+CLOCK_MIN, CLOCK_MAX = datetime(1900, 1, 1), datetime(9000, 1, 1)  # room for any "now - 14 days"
+METHODS = ("*", "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS")
+
+
+class ConnectionDropped(ClientDisconnected, ConnectionError):
+    """Raised while sending a response that a ``drop`` fault swallows.
+
+    Waitress closes the connection without writing a byte when the response body
+    raises ClientDisconnected before its first chunk, so an HTTP client sees the server
+    hang up (requests: ``ConnectionError``). In process, Flask's test client raises
+    this exception (a ``ConnectionError``) from the call itself.
+    """
+
+
+# --- fields and schemas ----------------------------------------------------------------
+
+def _integer(low: int, high: int, **kwargs: Any) -> fields.Integer:
+    message = f"must be an integer from {low} to {high}."
+    return fields.Integer(strict=True, validate=Range(low, high, error=message),
+                          error_messages={"invalid": message, "null": message}, **kwargs)
+
+
+class JsonBool(fields.Boolean):
+    """A JSON ``true`` or ``false`` (not 1, "true" or "yes")."""
+
+    default_error_messages = {"invalid": "must be true or false.", "null": "must be true or false."}
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
+class JsonNumber(fields.Float):
+    """A JSON number (not a string or boolean)."""
+
+    default_error_messages = {"invalid": "must be a number.", "null": "must be a number."}
+
+    def _validated(self, value: Any) -> float:
+        if isinstance(value, str):
+            raise self.make_error("invalid")
+        return super()._validated(value)
+
+
+class Duration(fields.Field):
+    """A clock step: seconds as a JSON integer, or text such as "3d", "2h30m", "-90m"."""
+
+    default_error_messages = {
+        "invalid": 'must be whole seconds or a duration such as "3d", "2h30m" or "-1d".',
+        "null": 'must be whole seconds or a duration such as "3d", "2h30m" or "-1d".',
+        "required": REQUIRED}
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> timedelta:
+        if isinstance(value, int) and not isinstance(value, bool):
+            try:
+                return timedelta(seconds=value)
+            except OverflowError:
+                raise self.make_error("invalid") from None
+        if isinstance(value, str):
+            # the fixtures' relative-time grammar (now-3d), so both read the same way
+            sign = "" if value[:1] in ("+", "-") else "+"
+            found = RelativeTime.parse(f"now{sign}{value}")
+            if found is not None:
+                return found.delta
+        raise self.make_error("invalid")
+
+
+class AdminSchema(OdSchema):
+    """Control-API input: like the wire schemas, but an unknown field is a 400."""
+
+    class Meta(OdSchema.Meta):
+        unknown = RAISE
+
+
+def _pattern(text: str) -> str:
+    # patterns are relative to /api/v1; tolerate the prefix
+    return text[len(api.url_prefix):] if text.startswith(api.url_prefix) else text
+
+
+class ResetQuery(AdminSchema):
+    scope = OdString(load_default="office", validate=OneOf(
+        ("office", "all"), error="must be office or all."),
+        metadata={"description": "office: this office only; all: every office of the server"})
+
+
+class ResetResult(AdminSchema):
+    scope = fields.String()
+
+
+class JournalQuery(AdminSchema):
+    method = OdString(validate=OneOf(METHODS, error="must be one of: {choices}."))
+    path = OdString(validate=Length(1, 1000, error="must be 1 to 1000 characters."),
+                         metadata={"description": "glob on the path after /api/v1, e.g. /tasks/*"})
+
+    @post_load
+    def _relative(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        if "path" in data:
+            data["path"] = _pattern(data["path"])
+        return data
+
+
+class JournalEntrySchema(AdminSchema):
+    """One /api/v1 request as the server received it."""
+
+    id = fields.Integer()
+    time = OdDateTime(metadata={"type": "string", "description": "office clock"})
+    wall_time = fields.String(metadata={"description": "UTC, ISO 8601"})
+    method = fields.String()
+    path = fields.String()
+    query = fields.Dict(keys=fields.String(), values=fields.String())
+    headers = fields.Dict(keys=fields.String(), values=fields.String(),
+                          metadata={"description": "Content-Type and Authorization, if sent"})
+    body = fields.Raw(allow_none=True, metadata={
+        "description": "parsed JSON, else text (at most 65536 characters); null if empty"})
+    body_size = fields.Integer(metadata={"description": "bytes received"})
+    status = fields.Integer(allow_none=True, metadata={"description": "null: connection dropped"})
+    fault = fields.Integer(allow_none=True, metadata={"description": "id of the fault applied"})
+
+
+class FaultSchema(AdminSchema):
+    """A fault: for matching /api/v1 requests of the office, misbehave."""
+
+    id = fields.Integer(dump_only=True)
+    method = OdString(load_default="*", validate=OneOf(
+        METHODS, error="must be one of: {choices}."))
+    path = OdString(load_default="*", validate=Length(1, 1000, error="must be 1 to 1000 characters."),
+                         metadata={"description": "glob on the path after /api/v1, e.g. /tasks/*"})
+    status = _integer(400, 599, allow_none=True, load_default=None)
+    body = OdString(allow_none=True, load_default=None,
+                    metadata={"description": "error message, sent as a JSON string"})
+    delay_ms = _integer(0, MAX_DELAY_MS, load_default=0)
+    drop = JsonBool(load_default=False, metadata={"description": "close the connection unanswered"})
+    times = _integer(1, MAX_TIMES, allow_none=True, load_default=None,
+                     metadata={"description": "how many more requests it applies to; null: until deleted"})
+    probability = JsonNumber(load_default=1.0, validate=Range(0, 1, error="must be from 0 to 1."))
+    seed = _integer(0, 2**63 - 1, allow_none=True, load_default=None,
+                    metadata={"description": "makes probability draws repeatable"})
+    hits = fields.Integer(dump_only=True, metadata={"description": "requests it has applied to"})
+
+    @validates_schema
+    def _one_effect(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data["drop"] and data["status"] is not None:
+            raise ValidationError("A fault cannot both drop the connection and send a status.")
+        if data["body"] is not None and data["status"] is None:
+            raise ValidationError("A fault body needs a status.")
+        if not (data["drop"] or data["status"] is not None or data["delay_ms"]):
+            raise ValidationError("A fault needs a status, drop or delay_ms.")
+
+    @post_load
+    def _relative(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        data["path"] = _pattern(data["path"])
+        return data
+
+
+class FaultPath(OdSchema):
+    FaultId = QueryInteger(required=True)
+
+
+class ClockSchema(AdminSchema):
+    """The office clock; on PUT both fields are optional."""
+
+    now = OdDateTime(metadata={"type": "string", "example": "2024-12-10 13:08:47"})
+    frozen = JsonBool(metadata={"description": "true: the clock stands still"})
+
+
+class AdvanceSchema(AdminSchema):
+    by = Duration(required=True, metadata={
+        "description": 'seconds, or "3d", "2h30m", "-1d"', "example": "3d"})
+
+
+class DeletedSchema(AdminSchema):
+    deleted = fields.Integer(metadata={"description": "how many entries were removed"})
+
+
+# --- per-office journal and faults -----------------------------------------------------
+
+@dataclass(eq=False)
+class Fault:
+    """A loaded FaultSchema plus its counters; changed only under its office's lock."""
+
+    id: int
+    method: str
+    path: str
+    status: int | None
+    body: str | None
+    delay_ms: int
+    drop: bool
+    times: int | None
+    probability: float
+    seed: int | None
+    hits: int = 0
+    rng: random.Random = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+
+    def matches(self, method: str, path: str) -> bool:
+        return self.method in ("*", method) and fnmatch.fnmatchcase(path, self.path)
+
+
+class OfficeHarness:
+    """One office's request journal and faults; thread-safe."""
+
+    def __init__(self, journal_size: int = JOURNAL_SIZE):
+        self._lock = threading.Lock()
+        self._journal: deque[dict[str, Any]] = deque(maxlen=journal_size)
+        self._faults: list[Fault] = []
+        self._fault_ids = itertools.count(1)
+        self._request_ids = itertools.count(1)
+
+    def record(self, entry: dict[str, Any]) -> None:
+        """Append a request to the journal (the oldest goes when it is full)."""
+        with self._lock:
+            self._journal.append({"id": next(self._request_ids), **entry})
+
+    def entries(self, method: str | None = None, path: str | None = None) -> list[dict[str, Any]]:
+        """Journal entries, oldest first, filtered by method and path glob."""
+        with self._lock:
+            entries = list(self._journal)
+        return [e for e in entries if (method in (None, "*", e["method"])) and
+                (path is None or fnmatch.fnmatchcase(_api_path(e["path"]), path))]
+
+    def clear_journal(self) -> int:
+        with self._lock:
+            count = len(self._journal)
+            self._journal.clear()
+            return count
+
+    def add_fault(self, spec: dict[str, Any]) -> Fault:
+        with self._lock:
+            if len(self._faults) >= MAX_FAULTS:
+                raise BadRequest(f"An office can have at most {MAX_FAULTS} faults.")
+            fault = Fault(id=next(self._fault_ids), **spec)
+            self._faults.append(fault)
+            return fault
+
+    def faults(self) -> list[Fault]:
+        with self._lock:
+            return list(self._faults)
+
+    def remove_faults(self, fault_id: int | None = None) -> list[Fault]:
+        """Remove every fault, or the one with *fault_id*; the removed ones."""
+        with self._lock:
+            removed = [f for f in self._faults if fault_id in (None, f.id)]
+            self._faults = [f for f in self._faults if f not in removed]
+            return removed
+
+    def trigger(self, method: str, path: str) -> Fault | None:
+        """The first fault that matches and fires for this request, counted as used."""
+        with self._lock:
+            for fault in self._faults:
+                if fault.matches(method, path) and fault.rng.random() < fault.probability:
+                    fault.hits += 1
+                    if fault.times is not None:
+                        fault.times -= 1
+                        if fault.times == 0:
+                            self._faults.remove(fault)
+                    return fault
+            return None
+
+
+class Harness:
+    """Every office's OfficeHarness, by customer key (``app.extensions["mockserver.admin"]``)."""
+
+    def __init__(self, journal_size: int = JOURNAL_SIZE):
+        self.journal_size = journal_size
+        self._offices: dict[str, OfficeHarness] = {}
+        self._lock = threading.Lock()
+
+    def of(self, customer: str) -> OfficeHarness:
+        """The journal and faults of *customer*'s office, created on first use."""
+        with self._lock:
+            found = self._offices.get(customer)
+            if found is None:
+                found = self._offices[customer] = OfficeHarness(self.journal_size)
+            return found
+
+    def reset(self, customer: str | None = None) -> None:
+        """Forget one office's journal and faults (or every office's)."""
+        with self._lock:
+            if customer is None:
+                self._offices.clear()
+            else:
+                self._offices.pop(customer, None)
+
+
+def harness() -> Harness:
+    """The app's journals and faults."""
+    return current_app.extensions[EXTENSION]
+
+
+# --- hooks on /api/v1 requests ---------------------------------------------------------
+
+def _api_path(path: str) -> str | None:
+    """The part of *path* after /api/v1, or None outside the API."""
+    prefix = api.url_prefix or ""
+    if path == prefix or path.startswith(prefix + "/"):
+        return path[len(prefix):] or "/"
+    return None
+
+
+def _dropped_body() -> Iterator[bytes]:
+    raise ConnectionDropped("The mock dropped the connection (fault injection).")
+    yield b""  # a generator: it raises when the server starts sending the body
+
+
+def _apply(fault: Fault) -> Response | None:
+    if fault.delay_ms:
+        time.sleep(fault.delay_ms / 1000)
+    if fault.drop:
+        return Response(_dropped_body(), content_type="application/json")
+    if fault.status is not None:
+        message = fault.body if fault.body is not None else f"{HTTP_STATUS_CODES.get(fault.status, 'Error')}."
+        return errors.error_response(fault.status, message)
+    return None  # a delay only: the request goes on
+
+
+def _before_api_request() -> Response | None:
+    path = _api_path(request.path)
+    if path is None:
+        return None
+    try:
+        customer = key_pair()[1]
+    except Unauthorized:
+        return None  # no office to journal it in or to fault; the view answers 401
+    office_harness = harness().of(customer)
+    g.admin_journal = (office_harness, registry().office(customer).clock.now(),
+                       datetime.now(timezone.utc))
+    fault = office_harness.trigger(request.method, path)
+    g.admin_fault = fault
+    return _apply(fault) if fault is not None else None
+
+
+def _request_body() -> tuple[Any, int]:
+    try:
+        raw = request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        return None, request.content_length or 0
+    if not raw:
+        return None, 0
+    text = raw.decode("utf-8", "replace")
+    if len(text) > BODY_LIMIT:
+        return text[:BODY_LIMIT], len(raw)
+    try:
+        return json.loads(text, parse_constant=_not_json, parse_float=_finite), len(raw)
+    except (ValueError, RecursionError):
+        return text, len(raw)
+
+
+def _not_json(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    # 1e999 would become Infinity, which the journal could not send back as JSON
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
+def _after_api_request(response: Response) -> Response:
+    context = g.pop("admin_journal", None)
+    if context is None:
+        return response
+    office_harness, office_time, wall_time = context
+    fault = g.get("admin_fault")
+    body, size = _request_body()
+    office_harness.record({
+        "time": office_time, "wall_time": wall_time.isoformat(timespec="milliseconds"),
+        "method": request.method, "path": request.path, "query": request.args.to_dict(),
+        "headers": {name: request.headers[name] for name in ("Content-Type", "Authorization")
+                    if name in request.headers},
+        "body": body, "body_size": size,
+        "status": None if fault is not None and fault.drop else response.status_code,
+        "fault": fault.id if fault is not None else None})
+    return response
+
+
+# --- the control views -----------------------------------------------------------------
+
+def control(summary: str, *, query: type | None = None, body: type | None = None,
+            response: Any = None, status: int = 200, many: bool = False) -> Callable:
+    """Declare a control view: scoped to the caller's office (401 without a key pair),
+    and documented in /__admin/openapi.yaml with its query, body and response schemas."""
+    def decorate(view: Callable[..., Response]) -> Callable[..., Response]:
+        @functools.wraps(view)
+        def wrapper(**kwargs: Any) -> Response:
+            return view(key_pair()[1], **kwargs)
+        wrapper.admin_doc = {"summary": summary, "query": query, "body": body,
+                             "response": response, "status": status, "many": many}
+        return wrapper
+    return decorate
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    response = current_app.json.response(data)
+    response.status_code = status
+    return response
+
+
+def _body(schema: type) -> dict[str, Any]:
+    return load(schema, parse_json_object(request.get_data()))
+
+
+def _clock_result(office: Office) -> Response:
+    return _json(dump(ClockSchema, {"now": office.clock.now(), "frozen": office.clock.frozen}))
+
+
+def _check_clock(when: datetime) -> None:
+    if not CLOCK_MIN <= when < CLOCK_MAX:
+        raise BadRequest(f"The office clock must stay from {CLOCK_MIN:%Y-%m-%d %H:%M:%S} "
+                         f"to before {CLOCK_MAX:%Y-%m-%d %H:%M:%S}.")
+
+
+@admin.post("/reset")
+@control("Restart this office (or every office) from the fixtures: data, clock, journal, faults",
+         query=ResetQuery, response=ResetResult)
+def resetOffice(customer: str) -> Response:
+    """Forget the office; its next request starts from the fixtures."""
+    scope = load(ResetQuery, request.args.to_dict())["scope"]
+    target = None if scope == "all" else customer
+    registry().reset(target)
+    harness().reset(target)
+    return _json(dump(ResetResult, {"scope": scope}))
+
+
+@admin.get("/state")
+@control("Export this office's data in fixture form", response={"type": "object"})
+def getState(customer: str) -> Response:
+    """The office's records, as fixture documents with absolute timestamps."""
+    return _json(fixtures.export_office(registry().office(customer)))
+
+
+@admin.put("/state")
+@control("Replace this office's data (fixture form); its clock, journal and faults stay",
+         body={"type": "object"}, response={"type": "object"})
+def putState(customer: str) -> Response:
+    """Validate fixture documents and make them the office's data; 400 leaves it unchanged."""
+    documents = parse_json_object(request.get_data())
+    try:
+        dataset = fixtures.parse_documents(documents, origin="state")
+    except fixtures.FixtureError as exc:
+        raise BadRequest(str(exc)) from None
+    office = registry().office(customer)
+    try:
+        replacement = registry().new_office(customer, dataset, clock=office.clock)
+    except OverflowError:
+        raise BadRequest("state: a relative timestamp is out of range from the office clock.") from None
+    registry().put(replacement)
+    return _json(fixtures.export_office(replacement))
+
+
+@admin.get("/requests")
+@control("This office's /api/v1 requests, oldest first (the last 1000)",
+         query=JournalQuery, response=JournalEntrySchema, many=True)
+def listRequests(customer: str) -> Response:
+    """The journal, optionally only one method and a path glob."""
+    params = load(JournalQuery, request.args.to_dict())
+    return _json(dump(JournalEntrySchema, harness().of(customer).entries(**params), many=True))
+
+
+@admin.delete("/requests")
+@control("Empty this office's journal", response=DeletedSchema)
+def clearRequests(customer: str) -> Response:
+    """Forget the office's journal."""
+    return _json(dump(DeletedSchema, {"deleted": harness().of(customer).clear_journal()}))
+
+
+@admin.post("/faults")
+@control("Add a fault for this office's matching /api/v1 requests",
+         body=FaultSchema, response=FaultSchema, status=201)
+def createFault(customer: str) -> Response:
+    """Add a fault; it applies after the faults added before it."""
+    fault = harness().of(customer).add_fault(_body(FaultSchema))
+    return _json(dump(FaultSchema, fault), status=201)
+
+
+@admin.get("/faults")
+@control("This office's active faults", response=FaultSchema, many=True)
+def listFaults(customer: str) -> Response:
+    """The faults in the order they are tried."""
+    return _json(dump(FaultSchema, harness().of(customer).faults(), many=True))
+
+
+@admin.delete("/faults")
+@control("Remove every fault of this office", response=DeletedSchema)
+def clearFaults(customer: str) -> Response:
+    """Remove all of the office's faults."""
+    return _json(dump(DeletedSchema, {"deleted": len(harness().of(customer).remove_faults())}))
+
+
+@admin.delete("/faults/<FaultId>")
+@control("Remove one fault", response=FaultSchema)
+def deleteFault(customer: str, FaultId: str) -> Response:
+    """Remove one fault; 404 if the office has no such fault."""
+    fault_id = load(FaultPath, {"FaultId": FaultId})["FaultId"]
+    removed = harness().of(customer).remove_faults(fault_id)
+    if not removed:
+        raise NotFound("Fault not found.")
+    return _json(dump(FaultSchema, removed[0]))
+
+
+@admin.get("/clock")
+@control("This office's clock", response=ClockSchema)
+def getClock(customer: str) -> Response:
+    """The office's now (every "now" of the API) and whether it is frozen."""
+    return _clock_result(registry().office(customer))
+
+
+@admin.put("/clock")
+@control("Set and/or freeze this office's clock", body=ClockSchema, response=ClockSchema)
+def setClock(customer: str) -> Response:
+    """Move the clock to ``now`` and/or freeze (``frozen: true``) or release it."""
+    changes = _body(ClockSchema)
+    office = registry().office(customer)
+    with office.lock:  # the API reads the clock under this lock
+        if "now" in changes:
+            _check_clock(changes["now"])
+        office.clock.set(changes.get("now"), changes.get("frozen"))
+    return _clock_result(office)
+
+
+@admin.post("/clock/advance")
+@control("Move this office's clock forward (or back)", body=AdvanceSchema, response=ClockSchema)
+def advanceClock(customer: str) -> Response:
+    """Advance the clock by seconds or a duration such as "3d"."""
+    step = _body(AdvanceSchema)["by"]
+    office = registry().office(customer)
+    with office.lock:
+        try:
+            target = office.clock.now() + step
+        except OverflowError:  # beyond datetime's range: the same clear 400
+            target = CLOCK_MAX
+        _check_clock(target)
+        office.clock.advance(step)
+    return _clock_result(office)
+
+
+class _PlainDumper(yaml.SafeDumper):
+    """Writes shared objects out in full: no &id001 anchors in the document."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+@admin.get("/openapi.yaml")
+def getAdminSpec() -> Response:
+    """The control API's OpenAPI document (no key needed)."""
+    text = yaml.dump(build_spec(current_app).to_dict(), Dumper=_PlainDumper, sort_keys=False,
+                     allow_unicode=True)
+    return Response(text, mimetype="application/yaml")
+
+
+def build_spec(app: Flask) -> APISpec:
+    """The control API's OpenAPI 3 document, from the views' ``control`` declarations."""
+    spec = APISpec(title="Open Dental Tasks mock: control API", version="1",
+                   openapi_version="3.0.3", plugins=[MarshmallowPlugin()],
+                   info={"description": "Test-harness endpoints, per office (customer key)."})
+    spec.components.security_scheme("ODFHIR", {"type": "apiKey", "in": "header", "name": "Authorization"})
+    error = {"content": {"application/json": {"schema": {"type": "string"}}}}
+    for rule in app.url_map.iter_rules():
+        doc = getattr(app.view_functions[rule.endpoint], "admin_doc", None)
+        if doc is None or not rule.endpoint.startswith(f"{admin.name}."):
+            continue
+        result = {"description": doc["summary"]}
+        if doc["response"] is not None:
+            schema = doc["response"]
+            if isinstance(schema, type):
+                schema = schema(many=doc["many"]) if doc["many"] else schema
+            result["content"] = {"application/json": {"schema": schema}}
+        operation: dict[str, Any] = {
+            "operationId": rule.endpoint.split(".")[-1], "summary": doc["summary"],
+            "security": [{"ODFHIR": []}],
+            "responses": {str(doc["status"]): result, "400": {"description": "bad input", **error},
+                          "401": {"description": "no key pair", **error}},
+            "parameters": [{"in": "path", "name": name, "required": True, "schema": {"type": "integer"}}
+                           for name in rule.arguments]}
+        if doc["query"] is not None:
+            operation["parameters"].append({"in": "query", "schema": doc["query"]})
+        if doc["body"] is not None:
+            operation["requestBody"] = {"required": True,
+                                        "content": {"application/json": {"schema": doc["body"]}}}
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            spec.path(path=path, operations={method.lower(): operation})
+    return spec
+
+
+def init_app(app: Flask) -> None:
+    """Install the control API and its /api/v1 hooks, unless ``ADMIN_API`` is off."""
+    if not app.config.get("ADMIN_API", True):
+        return
+    app.extensions[EXTENSION] = Harness()
+    app.register_blueprint(admin)
+    app.before_request(_before_api_request)
+    app.after_request(_after_api_request)
