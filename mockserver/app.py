@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 from flask import Flask, Response, g, request
 
-from . import errors, fixtures
+from . import errors, fixtures, persist
 from .routes import api
 from .store import LOCAL_PAGE_CAP, PAGE_CAP, Registry
 
@@ -20,6 +20,7 @@ DEFAULTS: dict[str, Any] = {
     "LENIENT_CONTENT_TYPE": False,  # accept requests without Content-Type: application/json
     "LOCAL_API": False,  # Local-API paging cap (1000 instead of 100)
     "MAX_CONTENT_LENGTH": 16_800_000,  # apiimplementation: 16.8M characters
+    "DATA_DIR": None,  # a folder that keeps offices across restarts; None = memory only
 }
 
 
@@ -30,9 +31,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_mapping(config or {})
     app.json.sort_keys = False  # field order is part of the contract
     keys = fixtures.load_keys(app.config["KEYS"], strict=app.config["STRICT_KEYS"])
-    app.extensions["mockserver"] = Registry(
+    journal = persist.FileJournal(app.config["DATA_DIR"]) if app.config["DATA_DIR"] else None
+    registry = app.extensions["mockserver"] = Registry(
         fixtures.load_dir(app.config["FIXTURES"]), keys,
-        page_cap=LOCAL_PAGE_CAP if app.config["LOCAL_API"] else PAGE_CAP)
+        page_cap=LOCAL_PAGE_CAP if app.config["LOCAL_API"] else PAGE_CAP, journal=journal)
+    if journal is not None:
+        journal.open(registry)  # replays the offices of the last run
     errors.register(app)
     app.register_blueprint(api)
 

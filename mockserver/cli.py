@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from typing import Any
 
@@ -9,6 +10,7 @@ import click
 
 from .app import create_app
 from .fixtures import FixtureError, load_dir
+from .persist import PersistError
 
 DEFAULT_PORT = 30222  # the Local API's port (apilocal.md)
 ALL_INTERFACES = ("0.0.0.0", "::", "")
@@ -37,20 +39,24 @@ def main() -> None:
 @click.option("--local-api", is_flag=True, help="Local-API paging: up to 1000 items per page.")
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 512),
               help="Worker threads.")
+@click.option("--data-dir", type=click.Path(file_okay=False),
+              help="Keep offices in this folder across restarts (every write is fsynced).")
 @click.option("--quiet", is_flag=True, help="No access log.")
 def serve(host: str, port: int, fixtures: str | None, keys: str | None, strict_keys: bool,
-          lenient_content_type: bool, local_api: bool, threads: int, quiet: bool) -> None:
+          lenient_content_type: bool, local_api: bool, threads: int, data_dir: str | None,
+          quiet: bool) -> None:
     """Serve the API with waitress until interrupted."""
     import waitress
 
     config: dict[str, Any] = {"FIXTURES": fixtures, "KEYS": keys, "STRICT_KEYS": strict_keys,
-                              "LENIENT_CONTENT_TYPE": lenient_content_type, "LOCAL_API": local_api}
-    try:
-        app = create_app(config)
-    except FixtureError as exc:
-        raise click.ClickException(str(exc)) from None
+                              "LENIENT_CONTENT_TYPE": lenient_content_type, "LOCAL_API": local_api,
+                              "DATA_DIR": data_dir}
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(message)s")
+    try:
+        app = create_app(config)
+    except (FixtureError, PersistError) as exc:
+        raise click.ClickException(str(exc)) from None
     logging.getLogger("mockserver.access").setLevel(logging.WARNING if quiet else logging.INFO)
     server = waitress.create_server(app, host=host, port=port, threads=threads,
                                     ident="opendental-tasks-mock")
@@ -62,12 +68,16 @@ def serve(host: str, port: int, fixtures: str | None, keys: str | None, strict_k
     click.echo(f"Try: curl -H 'Authorization: ODFHIR a/b' -H 'Content-Type: application/json' "
                f"{base}/tasks/1408", nl=True)
     sys.stdout.flush()
+    # SIGTERM (docker stop, the cluster command) stops as cleanly as Ctrl-C
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         server.run()
     except KeyboardInterrupt:
         pass
     finally:
         server.close()
+        if app.extensions["mockserver"].journal is not None:
+            app.extensions["mockserver"].journal.close()
 
 
 @main.command("check-fixtures")

@@ -10,13 +10,14 @@ from __future__ import annotations
 import bisect
 import calendar
 import enum
+import functools
 import itertools
 import re
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, timedelta
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol
 
 UNSET_DATE = date(1, 1, 1)
 UNSET_DATETIME = datetime(1, 1, 1)
@@ -219,6 +220,7 @@ class Clock:
     def __init__(self) -> None:
         self._offset = timedelta()
         self._frozen: datetime | None = None
+        self.listener: Callable[[], None] | None = None  # told of every change (persistence)
 
     def now(self) -> datetime:
         """Office-local time, whole seconds, no zone (the API's datetime)."""
@@ -237,6 +239,7 @@ class Clock:
             self._frozen, self._offset = target, timedelta()
         else:
             self._frozen, self._offset = None, target - datetime.now()
+        self._changed()
 
     def advance(self, delta: timedelta) -> None:
         """Move the clock forward (or back, for a negative delta)."""
@@ -244,6 +247,19 @@ class Clock:
             self._frozen += delta
         else:
             self._offset += delta
+        self._changed()
+
+    def state(self) -> tuple[datetime | None, timedelta]:
+        """(frozen time or None, offset from real time): enough to rebuild the clock."""
+        return self._frozen, self._offset
+
+    def restore(self, frozen: datetime | None, offset: timedelta) -> None:
+        """Set the state returned by ``state()``, without telling the listener."""
+        self._frozen, self._offset = frozen, offset
+
+    def _changed(self) -> None:
+        if self.listener is not None:
+            self.listener()
 
 
 def parse_version(text: str) -> tuple[int, ...]:
@@ -404,6 +420,27 @@ def _page(items: Iterable, offset: int, limit: int) -> list:
     return list(itertools.islice(items, offset, offset + limit))
 
 
+class Journal(Protocol):
+    """Where a Registry and its offices report every change, e.g. persist.FileJournal.
+
+    Each method returns only once the change is durable; offices call ``tasks`` inside
+    their lock, after validation and before the change is applied, so a failing journal
+    leaves the office unchanged and the request unacknowledged.
+    """
+
+    def office(self, office: "Office") -> None:
+        """Record the whole office (registered by Registry.put)."""
+
+    def tasks(self, office: "Office", tasks: tuple[Task, ...]) -> None:
+        """Record tasks about to be inserted or replaced in *office*."""
+
+    def clock(self, office: "Office") -> None:
+        """Record that the office clock changed."""
+
+    def reset(self, customer: str | None) -> None:
+        """Record that one office (or every office, for None) was forgotten."""
+
+
 class Office:
     """One customer key's dental office: its data, clock and lock (SPEC §4).
 
@@ -412,10 +449,15 @@ class Office:
     """
 
     def __init__(self, key: str, tables: Mapping[str, Any], version: str,
-                 clock: Clock | None = None, page_cap: int = PAGE_CAP):
+                 clock: Clock | None = None, page_cap: int = PAGE_CAP,
+                 journal: Journal | None = None):
         self.key = key
         self.lock = threading.RLock()
         self.clock = clock or Clock()
+        self.journal = journal
+        self.journal_id: int | None = None  # set by the journal once it holds this office
+        if journal is not None:
+            self.clock.listener = functools.partial(journal.clock, self)
         self.version = version
         self.page_cap = page_cap
         self.tasks: TaskTable = tables["tasks"]
@@ -441,6 +483,21 @@ class Office:
         if self._tasks_shared:
             self.tasks, self._tasks_shared = self.tasks.copy(), False
         return self.tasks
+
+    def _record(self, *tasks: Task) -> None:
+        if self.journal is not None:
+            self.journal.tasks(self, tasks)
+
+    def restore(self, tasks: Iterable[Task]) -> None:
+        """Put recorded tasks back (journal replay): insert new TaskNums, replace others."""
+        with self.lock:
+            table = self._writable_tasks()
+            for task in tasks:
+                if table.get(task.TaskNum) is None:
+                    table.insert(task)
+                else:
+                    table.replace(task)
+                self._next_task_num = max(self._next_task_num, task.TaskNum + 1)
 
     def _check_key(self, object_type: str, key_num: int) -> None:
         if object_type == "Patient" and key_num not in self.patients:
@@ -510,6 +567,7 @@ class Office:
                 DateTimeEntry=fields_.get("DateTimeEntry", now), UserNum=fields_["UserNum"],
                 PriorityDefNum=priority, DateTimeOriginal=now, SecDateTEdit=now,
                 DescriptOverride=fields_.get("DescriptOverride", ""))
+            self._record(task)
             self._writable_tasks().insert(task)
             self._next_task_num += 1
             return task
@@ -538,13 +596,17 @@ class Office:
                     and task.DateTimeFinished == UNSET_DATETIME:
                 task = replace(task, DateTimeFinished=now)
             task = replace(task, SecDateTEdit=now)
-            table = self._writable_tasks()
-            table.replace(task)
+            written = [task]
             if task.TaskStatus == "Done" and old.TaskStatus != "Done" and task.is_reminder:
-                table.insert(replace(
+                written.append(replace(
                     task, TaskNum=self._next_task_num, TaskStatus="New",
                     DateTimeEntry=next_due(task), DateTimeFinished=UNSET_DATETIME,
                     DateTimeOriginal=now, SecDateTEdit=now))
+            self._record(*written)
+            table = self._writable_tasks()
+            table.replace(task)
+            for copy in written[1:]:
+                table.insert(copy)
                 self._next_task_num += 1
             return task
 
@@ -595,10 +657,11 @@ class Registry:
     SEED_REUSE = timedelta(seconds=60)  # offices made within a minute share resolved records
 
     def __init__(self, dataset: Dataset, keys: KeyPolicy | None = None,
-                 page_cap: int = PAGE_CAP):
+                 page_cap: int = PAGE_CAP, journal: Journal | None = None):
         self.dataset = dataset
         self.keys = keys or KeyPolicy()
         self.page_cap = page_cap
+        self.journal = journal  # None: offices live in memory only
         self._offices: dict[str, Office] = {}
         self._lock = threading.Lock()
         self._seed: tuple[datetime, dict[str, Any]] | None = None
@@ -618,7 +681,7 @@ class Registry:
         now = clock.now()
         tables = dataset.materialize(now) if dataset is not None else self._tables(now)
         version = self.keys.customers.get(key) or (dataset or self.dataset).version
-        return Office(key, tables, version, clock, self.page_cap)
+        return Office(key, tables, version, clock, self.page_cap, self.journal)
 
     def office(self, customer: str) -> Office:
         """The office of a customer key, created on first use."""
@@ -636,15 +699,24 @@ class Registry:
     def put(self, office: Office) -> None:
         """Register (or replace) an office under its key."""
         with self._lock:
+            if self.journal is not None:
+                self.journal.office(office)
             self._offices[office.key] = office
 
     def reset(self, customer: str | None = None) -> None:
         """Forget one office (or all): the next request starts from the seed again."""
         with self._lock:
+            if self.journal is not None:
+                self.journal.reset(customer)
             if customer is None:
                 self._offices.clear()
             else:
                 self._offices.pop(customer, None)
+
+    def offices(self) -> list[Office]:
+        """The registered offices, in the order they were first used."""
+        with self._lock:
+            return list(self._offices.values())
 
     def __len__(self) -> int:
         return len(self._offices)

@@ -1,0 +1,225 @@
+"""Durable offices for ``--data-dir``: an append-only journal, replayed on start.
+
+The journal is one file of JSON lines, ``DATA_DIR/journal.jsonl``. Each line is one
+change, written and fsynced before the change is applied and the response is sent:
+
+- ``{"op": "office", "id": 1, "key": K, "state": {...}, "clock": {...}}``: a whole
+  office in fixture form (its first write, or a Registry.put such as a state import);
+- ``{"op": "tasks", "id": 1, "tasks": [...]}``: tasks inserted or replaced (the
+  resulting records, so replay needs no business rules);
+- ``{"op": "clock", "id": 1, "clock": {...}}``: the office clock changed;
+- ``{"op": "reset", "key": K}`` (``null``: every office).
+
+``id`` names an office for this file only, so writes to an office that was replaced
+meanwhile never land on its successor. On start the journal is replayed, then compacted:
+the current offices are written to a new file that atomically replaces the old one.
+A torn last line (a crash mid-write) is ignored with a warning; any other bad line stops
+the start. Pure Python and the wire schemas: no Flask.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import threading
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Iterator
+
+from .fixtures import FixtureError, export_office, parse_documents
+from .schemas import TaskSchema, dump, load
+from .store import ApiError, Clock, Office, Registry, Task
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks, one server per folder is up to you
+    fcntl = None  # type: ignore[assignment]
+
+log = logging.getLogger(__name__)
+JOURNAL = "journal.jsonl"
+LOCK = "lock"  # flocked while a server uses the folder; never replaced, unlike the journal
+
+
+class PersistError(RuntimeError):
+    """The data folder cannot be used: locked by another server, unreadable or corrupt."""
+
+
+def _clock_state(clock: Clock) -> dict[str, Any]:
+    frozen, offset = clock.state()
+    return {"frozen": frozen.isoformat() if frozen else None,
+            "offset": [offset.days, offset.seconds, offset.microseconds]}
+
+
+def _restore_clock(clock: Clock, state: dict[str, Any]) -> None:
+    frozen = state["frozen"]
+    clock.restore(datetime.fromisoformat(frozen) if frozen else None,
+                  timedelta(*state["offset"]))
+
+
+def _line(record: dict[str, Any]) -> bytes:
+    return json.dumps(record, separators=(",", ":"), allow_nan=False).encode() + b"\n"
+
+
+def _office_record(office: Office) -> dict[str, Any]:
+    return {"op": "office", "id": None, "key": office.key, "state": export_office(office),
+            "clock": _clock_state(office.clock)}
+
+
+def _open(path: Path, flags: int) -> int:
+    # never follow a symlink planted in the data folder
+    return os.open(path, flags | getattr(os, "O_NOFOLLOW", 0), 0o600)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class FileJournal:
+    """The store's Journal in a data folder; ``open(registry)`` replays it, then records."""
+
+    def __init__(self, folder: str | os.PathLike[str]):
+        self.folder = Path(folder)
+        self.path = self.folder / JOURNAL
+        self._lock = threading.Lock()
+        self._fd: int | None = None  # None while replaying: nothing is recorded
+        self._lock_fd: int | None = None
+        self._ids = itertools.count(1)
+
+    # -- start and stop --
+    def open(self, registry: Registry) -> None:
+        """Lock the folder, rebuild *registry*'s offices from the journal, compact it."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._lock_fd = _open(self.folder / LOCK, os.O_RDWR | os.O_CREAT)
+            if fcntl is not None:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.close(_open(self.path, os.O_RDONLY | os.O_CREAT))
+        except BlockingIOError:
+            self.close()
+            raise PersistError(f"{self.folder}: used by another running server") from None
+        except OSError as exc:
+            self.close()
+            raise PersistError(f"{exc.filename or self.folder}: cannot open: {exc.strerror}") from None
+        try:
+            self._replay(registry)
+            self._compact(registry)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Stop recording and release the folder."""
+        with self._lock:
+            for fd in (self._fd, self._lock_fd):
+                if fd is not None:
+                    os.close(fd)
+            self._fd = self._lock_fd = None
+
+    # -- the store's Journal interface --
+    def office(self, office: Office) -> None:
+        """Record a whole office (Registry.put)."""
+        record = _office_record(office)
+        with self._lock:
+            if self._fd is not None:
+                self._write(self._assign(office, record))
+
+    def tasks(self, office: Office, tasks: tuple[Task, ...]) -> None:
+        """Record inserted or replaced tasks (called inside the office lock)."""
+        head = _office_record(office) if office.journal_id is None else None
+        record = {"op": "tasks", "tasks": dump(TaskSchema, tasks, many=True)}
+        with self._lock:
+            if self._fd is not None:
+                lines = self._assign(office, head) if head else b""
+                self._write(lines + _line({**record, "id": office.journal_id}))
+
+    def clock(self, office: Office) -> None:
+        """Record the office clock (Clock.listener)."""
+        with office.lock:  # journal_id and clock state must not move under us
+            head = _office_record(office) if office.journal_id is None else None
+            with self._lock:
+                if self._fd is None:
+                    return
+                if head:  # the office record carries the clock already
+                    self._write(self._assign(office, head))
+                else:
+                    self._write(_line({"op": "clock", "id": office.journal_id,
+                                       "clock": _clock_state(office.clock)}))
+
+    def reset(self, customer: str | None) -> None:
+        """Record that one office (or all) was forgotten."""
+        with self._lock:
+            if self._fd is not None:
+                self._write(_line({"op": "reset", "key": customer}))
+
+    # -- internals --
+    def _assign(self, office: Office, record: dict[str, Any]) -> bytes:
+        office.journal_id = next(self._ids)
+        return _line({**record, "id": office.journal_id})
+
+    def _write(self, data: bytes) -> None:
+        assert self._fd is not None
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view):]
+        os.fsync(self._fd)  # durable before the caller applies and acknowledges
+
+    def _records(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        raw = self.path.read_bytes()
+        lines = raw.split(b"\n")
+        if lines[-1].strip(b"\0 "):
+            log.warning("%s: ignoring a torn last line (%d bytes) left by a crash",
+                        self.path, len(lines[-1]))
+        complete = lines[:-1]
+        for number, text in enumerate(complete, 1):
+            try:
+                record = json.loads(text)
+                if not isinstance(record, dict):
+                    raise ValueError("not an object")
+            except ValueError:
+                if number == len(complete):
+                    log.warning("%s: ignoring an unreadable last line %d", self.path, number)
+                    return
+                raise PersistError(f"{self.path}: line {number} is corrupt") from None
+            yield number, record
+
+    def _replay(self, registry: Registry) -> None:
+        by_id: dict[int, Office] = {}
+        for number, record in self._records():
+            try:
+                self._apply(registry, by_id, record)
+            except (KeyError, TypeError, ValueError, ApiError, FixtureError) as exc:
+                detail = getattr(exc, "message", None) or str(exc)
+                raise PersistError(f"{self.path}: line {number} cannot be replayed: "
+                                   f"{type(exc).__name__}: {detail}") from None
+
+    @staticmethod
+    def _apply(registry: Registry, by_id: dict[int, Office], record: dict[str, Any]) -> None:
+        op = record["op"]
+        if op == "office":
+            clock = Clock()
+            _restore_clock(clock, record["clock"])
+            office = registry.new_office(record["key"], parse_documents(record["state"]), clock)
+            by_id[record["id"]] = office
+            registry.put(office)
+        elif op == "tasks":
+            by_id[record["id"]].restore(Task(**load(TaskSchema, row)) for row in record["tasks"])
+        elif op == "clock":
+            _restore_clock(by_id[record["id"]].clock, record["clock"])
+        elif op == "reset":
+            registry.reset(record["key"])
+        else:
+            raise ValueError(f"unknown op {op!r}")
+
+    def _compact(self, registry: Registry) -> None:
+        """Replace the journal by one office record per live office (atomic rename)."""
+        temporary = self.path.with_name(JOURNAL + ".tmp")
+        self._fd = _open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND)
+        self._write(b"".join(self._assign(office, _office_record(office))
+                             for office in registry.offices()))
+        os.replace(temporary, self.path)
+        _fsync_dir(self.folder)
