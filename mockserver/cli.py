@@ -11,6 +11,7 @@ import click
 from .app import create_app
 from .fixtures import FixtureError, load_dir
 from .persist import PersistError
+from .wsgi import create_server
 
 DEFAULT_PORT = 30222  # the Local API's port (apilocal.md)
 ALL_INTERFACES = ("0.0.0.0", "::", "")
@@ -46,8 +47,6 @@ def serve(host: str, port: int, fixtures: str | None, keys: str | None, strict_k
           lenient_content_type: bool, local_api: bool, threads: int, data_dir: str | None,
           quiet: bool) -> None:
     """Serve the API with waitress until interrupted."""
-    import waitress
-
     config: dict[str, Any] = {"FIXTURES": fixtures, "KEYS": keys, "STRICT_KEYS": strict_keys,
                               "LENIENT_CONTENT_TYPE": lenient_content_type, "LOCAL_API": local_api,
                               "DATA_DIR": data_dir}
@@ -58,8 +57,7 @@ def serve(host: str, port: int, fixtures: str | None, keys: str | None, strict_k
     except (FixtureError, PersistError) as exc:
         raise click.ClickException(str(exc)) from None
     logging.getLogger("mockserver.access").setLevel(logging.WARNING if quiet else logging.INFO)
-    server = waitress.create_server(app, host=host, port=port, threads=threads,
-                                    ident="opendental-tasks-mock")
+    server = create_server(app, host=host, port=port, threads=threads)
     base = f"http://{_url_host(host if host not in ALL_INTERFACES else '127.0.0.1')}:{server.effective_port}/api/v1"
     if host in ALL_INTERFACES:
         click.echo(f"WARNING: listening on all interfaces ({host or '*'}): anyone who can reach "
