@@ -67,12 +67,13 @@ def serve(host: str, port: int, fixtures: str | None, keys: str | None, strict_k
                f"{base}/tasks/1408", nl=True)
     sys.stdout.flush()
     # SIGTERM (docker stop, the cluster command) stops as cleanly as Ctrl-C
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         server.run()
     except KeyboardInterrupt:
         pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
         server.close()
         if app.extensions["mockserver"].journal is not None:
             app.extensions["mockserver"].journal.close()
