@@ -1,19 +1,16 @@
 """Real ``mockserver`` processes on loopback for tests that need sockets or restarts."""
 from __future__ import annotations
 
-import os
-import re
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
 from typing import Sequence
 
 import requests
 
-BANNER = re.compile(r"listening on (http://\S+)/api/v1")
-STARTUP_LIMIT = 60  # seconds before a server that never printed its banner is killed
+from mockserver.cluster import ClusterError, spawn
+
 HEADERS = {"Authorization": "ODFHIR devkey/custkey", "Content-Type": "application/json"}
 
 
@@ -26,27 +23,13 @@ class LiveServer:
     def __init__(self, *args: str, command: Sequence[str] = ("serve", "--quiet")):
         self.argv = [sys.executable, "-m", "mockserver", *command, "--port", "0", *args]
         self.stderr = tempfile.TemporaryFile(mode="w+")
-        self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=self.stderr,
-                                     text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        watchdog = threading.Timer(STARTUP_LIMIT, self.proc.kill)
-        watchdog.start()
         try:
-            self.banner = self._read_banner()
-        finally:
-            watchdog.cancel()
-
-    def _read_banner(self) -> str:
-        lines = []
-        for line in self.proc.stdout:  # ends when the process exits
-            lines.append(line)
-            match = BANNER.search(line)
-            if match:
-                self.url = match.group(1)
-                self.api = self.url + "/api/v1"
-                return "".join(lines)
-        self.proc.wait()
-        raise RuntimeError(f"{self.argv} exited with {self.proc.returncode}: "
-                           f"{''.join(lines)}{self.errors()}")
+            self.proc, self.url = spawn(self.argv, stderr=self.stderr)
+        except ClusterError as exc:
+            message = f"{exc}{self.errors()}"
+            self.stderr.close()
+            raise RuntimeError(message) from None
+        self.api = self.url + "/api/v1"
 
     def errors(self) -> str:
         """What the process wrote to stderr so far."""
