@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from liveserver import HEADERS, LiveServer, all_tasks
-from mockserver.cluster import find_nginx, render_config
+from mockserver.cluster import Cluster, find_nginx, render_config
 
 PROCESSES = 3
 KEYS = [f"office-{n}" for n in range(12)]
@@ -103,6 +103,32 @@ def test_cluster_body_over_the_limit_is_the_backends_json_400(cluster):
         answer = sock.makefile("rb").read()
     assert answer.startswith(b"HTTP/1.1 400")
     assert answer.endswith(b'"Request body exceeds the 16.8M character limit."')
+
+
+def test_cluster_headers_beyond_nginx_buffers_are_a_json_400(cluster):
+    host, port = cluster.url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(f"GET /api/v1/tasks?x={'a' * 400_000} HTTP/1.1\r\nHost: {host}\r\n"
+                     "Connection: close\r\n\r\n".encode())
+        answer = sock.makefile("rb").read()
+    assert answer.startswith(b"HTTP/1.1 400")
+    assert b"Content-Type: application/json" in answer
+    assert answer.endswith(b'"The request is malformed or its headers are too large."')
+
+
+def test_cluster_process_down_is_a_json_503_and_never_another_process():
+    if _install_nginx() is None:
+        pytest.skip("nginx is not installed and apt-get could not install it")
+    with Cluster(2, "127.0.0.1", 0) as running, requests.Session() as session:
+        url = running.start() + "/api/v1/tasks/1408"
+        session.headers.update(HEADERS)
+        home = session.get(url).headers[BACKEND]
+        proc = next(p for p, backend in running.backends if backend.endswith(home))
+        proc.kill()
+        proc.wait()
+        r = session.get(url)
+    assert (r.status_code, r.headers["Content-Type"], r.json()) == (
+        503, "application/json", "The process holding this office is not available.")
 
 
 def test_cluster_stops_every_process_on_sigterm():

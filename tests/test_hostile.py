@@ -175,6 +175,13 @@ def test_getTask_bare_cr_or_lf_in_a_header_is_a_json_400(live, header):
     assert "set-cookie" not in headers
 
 
+def test_createTask_bad_chunked_body_on_a_live_socket_is_a_json_400(live):
+    status, headers, body = _exchange(live, _request(
+        "POST", "/api/v1/tasks", "Transfer-Encoding: chunked\r\n", b"zz\r\n{}\r\n0\r\n\r\n"))
+    assert (status, headers["content-type"]) == (400, "application/json")
+    assert json.loads(body).startswith("Bad Request: ")
+
+
 def test_getTask_crlf_in_TaskNum_on_a_live_socket_injects_no_header(live):
     answer = _exchange(live, _request("GET", "/api/v1/tasks/1%0d%0aSet-Cookie:%20x=1"))
     _assert_json_400(answer, "TaskNum is invalid.")
