@@ -123,32 +123,23 @@ class FileJournal:
     # -- the store's Journal interface --
     def office(self, office: Office) -> None:
         """Record a whole office (Registry.put)."""
-        record = _office_record(office)
+        head = _office_record(office)
         with self._lock:
-            if self._fd is not None:
-                self._write(self._assign(office, record))
+            self._append(office, head)
 
     def tasks(self, office: Office, tasks: tuple[Task, ...]) -> None:
         """Record inserted or replaced tasks (called inside the office lock)."""
         head = _office_record(office) if office.journal_id is None else None
-        record = {"op": "tasks", "tasks": dump(TaskSchema, tasks, many=True)}
         with self._lock:
-            if self._fd is not None:
-                lines = self._assign(office, head) if head else b""
-                self._write(lines + _line({**record, "id": office.journal_id}))
+            self._append(office, head, {"op": "tasks", "tasks": dump(TaskSchema, tasks, many=True)})
 
     def clock(self, office: Office) -> None:
         """Record the office clock (Clock.listener)."""
         with office.lock:  # journal_id and clock state must not move under us
             head = _office_record(office) if office.journal_id is None else None
-            with self._lock:
-                if self._fd is None:
-                    return
-                if head:  # the office record carries the clock already
-                    self._write(self._assign(office, head))
-                else:
-                    self._write(_line({"op": "clock", "id": office.journal_id,
-                                       "clock": _clock_state(office.clock)}))
+            with self._lock:  # an office record carries the clock already
+                self._append(office, head, None if head else {
+                    "op": "clock", "clock": _clock_state(office.clock)})
 
     def reset(self, customer: str | None) -> None:
         """Record that one office (or all) was forgotten."""
@@ -157,16 +148,26 @@ class FileJournal:
                 self._write(_line({"op": "reset", "key": customer}))
 
     # -- internals --
-    def _assign(self, office: Office, record: dict[str, Any]) -> bytes:
-        office.journal_id = next(self._ids)
-        return _line({**record, "id": office.journal_id})
+    def _append(self, office: Office, head: dict[str, Any] | None,
+                record: dict[str, Any] | None = None) -> None:
+        """Write *head* (the whole office, under a new id) and/or *record* about it."""
+        if self._fd is None:
+            return
+        ident = next(self._ids) if head else office.journal_id
+        self._write(b"".join(_line({**r, "id": ident}) for r in (head, record) if r))
+        office.journal_id = ident  # only once written: after a failure it is still unrecorded
 
     def _write(self, data: bytes) -> None:
         assert self._fd is not None
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view):]
-        os.fsync(self._fd)  # durable before the caller applies and acknowledges
+        end = os.lseek(self._fd, 0, os.SEEK_END)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._fd, view):]
+            os.fsync(self._fd)  # durable before the caller applies and acknowledges
+        except OSError:
+            os.ftruncate(self._fd, end)  # a failed write must not leave half a line behind
+            raise
 
     def _records(self) -> Iterator[tuple[int, dict[str, Any]]]:
         raw = self.path.read_bytes()
@@ -219,7 +220,10 @@ class FileJournal:
         """Replace the journal by one office record per live office (atomic rename)."""
         temporary = self.path.with_name(JOURNAL + ".tmp")
         self._fd = _open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND)
-        self._write(b"".join(self._assign(office, _office_record(office))
-                             for office in registry.offices()))
+        offices = [(office, next(self._ids)) for office in registry.offices()]
+        self._write(b"".join(_line({**_office_record(office), "id": ident})
+                             for office, ident in offices))  # one fsync for them all
+        for office, ident in offices:
+            office.journal_id = ident
         os.replace(temporary, self.path)
         _fsync_dir(self.folder)

@@ -1,8 +1,10 @@
 """--data-dir: every acknowledged write survives a restart, a crash included."""
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import os
 import threading
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -91,6 +93,28 @@ def test_torn_last_line_is_ignored_with_a_warning(restart, tmp_path, caplog):
     assert "torn last line" in caplog.text
     assert api.get(f"/tasks/{created['TaskNum']}").get_json() == created
     assert all(json.loads(line) for line in (tmp_path / JOURNAL).read_text().splitlines())
+
+
+def test_createTask_failed_journal_write_is_a_500_and_changes_nothing(restart, monkeypatch):
+    app, api = restart()
+    api.post("/tasks", json=NEW_TASK)  # the office is recorded; the next write appends
+    journal, real_write = app.extensions["mockserver"].journal, os.write
+
+    def disk_full(fd, data):
+        if fd != journal._fd:
+            return real_write(fd, data)
+        real_write(fd, bytes(data[: len(data) // 2]))  # half a line reaches the disk
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    before = api.get("/tasks", query={"DateTimeOriginal": "0001-01-01 00:00:00"}).get_json()
+    monkeypatch.setattr(os, "write", disk_full)
+    r = api.client.post("/api/v1/tasks", json=NEW_TASK, headers=api.headers)
+    monkeypatch.setattr(os, "write", real_write)
+    assert (r.status_code, r.get_json()) == (500, "Internal server error.")
+    assert api.get("/tasks", query={"DateTimeOriginal": "0001-01-01 00:00:00"}).get_json() == before
+    created = api.post("/tasks", json=NEW_TASK).get_json()
+    _, api = restart()  # no half line was left in the middle of the journal
+    assert api.get(f"/tasks/{created['TaskNum']}").get_json() == created
 
 
 def test_corrupt_line_in_the_middle_stops_the_start(tmp_path):
