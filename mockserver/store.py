@@ -488,6 +488,14 @@ class Office:
         if self.journal is not None:
             self.journal.tasks(self, tasks)
 
+    def detach(self) -> None:
+        """Stop reporting to the journal: the registry no longer serves this office.
+
+        Taking the lock waits for a write in progress, so its record comes first.
+        """
+        with self.lock:
+            self.journal = self.clock.listener = None
+
     def restore(self, tasks: Iterable[Task]) -> None:
         """Put recorded tasks back (journal replay): insert new TaskNums, replace others."""
         with self.lock:
@@ -700,6 +708,8 @@ class Registry:
         """Register (or replace) an office under its key."""
         with self._lock:
             if self.journal is not None:
+                replaced = self._offices.get(office.key)
+                self._detach([replaced] if replaced is not office else [])
                 self.journal.office(office)
             self._offices[office.key] = office
 
@@ -707,11 +717,21 @@ class Registry:
         """Forget one office (or all): the next request starts from the seed again."""
         with self._lock:
             if self.journal is not None:
+                self._detach(self._offices.values() if customer is None
+                             else [self._offices.get(customer)])
                 self.journal.reset(customer)
             if customer is None:
                 self._offices.clear()
             else:
                 self._offices.pop(customer, None)
+
+    @staticmethod
+    def _detach(offices: Iterable[Office | None]) -> None:
+        # a replaced office may still be in use by a request; its writes are no longer
+        # visible, so they must not reach the journal (replay would resurrect them)
+        for office in offices:
+            if office is not None:
+                office.detach()
 
     def offices(self) -> list[Office]:
         """The registered offices, in the order they were first used."""

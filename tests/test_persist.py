@@ -73,6 +73,8 @@ def test_reset_put_and_clock_survive_restart(restart, tmp_path):
     imported = registry.new_office("imported", load_dir(None))
     imported.create_task(NEW_TASK)
     registry.put(imported)
+    registry.put(imported)  # registered again: still the office that is recorded
+    imported.create_task(NEW_TASK)
     frozen = datetime(2031, 5, 6, 7, 8, 9)
     registry.office("clocked").clock.set(frozen, frozen=True)
     registry.office("clocked").clock.advance(timedelta(hours=1))
@@ -80,7 +82,18 @@ def test_reset_put_and_clock_survive_restart(restart, tmp_path):
     registry = app.extensions["mockserver"]
     assert api.as_key("ODFHIR devkey/gone").get(f"/tasks/{gone['TaskNum']}").status_code == 404
     assert registry.office("imported").get_task(gone["TaskNum"]).Descript == NEW_TASK["Descript"]
+    assert registry.office("imported").get_task(gone["TaskNum"] + 1).Descript == NEW_TASK["Descript"]
     assert registry.office("clocked").clock.now() == frozen + timedelta(hours=1)
+
+
+def test_createTask_on_an_office_reset_meanwhile_is_not_replayed(restart):
+    app, api = restart()
+    registry = app.extensions["mockserver"]
+    in_use = registry.office("custkey")  # a request holds the office...
+    registry.reset("custkey")  # ...while the control API resets it
+    late = in_use.create_task(NEW_TASK)
+    _, api = restart()
+    assert api.get(f"/tasks/{late.TaskNum}").status_code == 404
 
 
 def test_torn_last_line_is_ignored_with_a_warning(restart, tmp_path, caplog):
