@@ -90,9 +90,9 @@ def main() -> None:
             load(url, 1, options.connections)  # warm up: offices created, connections open
             results[processes] = load(url, options.seconds, options.connections)
         print(f"{processes} process(es): {results[processes]:8.0f} requests/s")
-    base = results[options.processes[0]]
-    for processes, rate in results.items():
-        print(f"  x{rate / base:.2f} with {processes} vs {options.processes[0]}")
+    first, *others = options.processes
+    for processes in others:
+        print(f"{processes} vs {first}: x{results[processes] / results[first]:.2f}")
 
 
 if __name__ == "__main__":

@@ -188,6 +188,15 @@ def test_getTask_crlf_in_TaskNum_on_a_live_socket_injects_no_header(live):
     assert "set-cookie" not in answer[1]
 
 
+def test_createTask_crlf_in_the_path_on_a_live_socket_injects_no_header(live):
+    status, headers, body = _exchange(live, _request(
+        "POST", "/api/v1/tasks%0d%0aLocation:%20evil.example", body=json.dumps(NEW_TASK).encode(),
+        extra=f"Content-Length: {len(json.dumps(NEW_TASK))}\r\n"))
+    assert (status, headers["content-type"]) == (404, "application/json")
+    assert json.loads(body) == "The resource /api/v1/tasks\r\nLocation: evil.example does not exist."
+    assert "location" not in headers
+
+
 def test_createTask_deep_nesting_on_a_live_socket(live):
     with live.session() as session:
         r = session.post(f"{live.api}/tasks", data=b"[" * 100_000 + b"]" * 100_000)
