@@ -72,6 +72,8 @@ def _open(path: Path, flags: int) -> int:
 
 
 def _fsync_dir(folder: Path) -> None:
+    if os.name != "posix":  # Windows cannot open a folder; NTFS renames are journaled
+        return
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -108,6 +110,9 @@ class FileJournal:
         try:
             self._replay(registry)
             self._compact(registry)
+        except OSError as exc:
+            self.close()
+            raise PersistError(f"{exc.filename or self.folder}: cannot write: {exc.strerror}") from None
         except BaseException:
             self.close()
             raise

@@ -157,6 +157,17 @@ def test_data_dir_never_follows_a_planted_symlink(tmp_path):
     assert outside.read_text() == "precious"
 
 
+def test_data_dir_symlink_in_place_of_the_compaction_file_is_refused(tmp_path):
+    outside = tmp_path / "outside.txt"
+    outside.write_text("precious")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / f"{JOURNAL}.tmp").symlink_to(outside)
+    with pytest.raises(PersistError, match="cannot write"):
+        _app(data)
+    assert outside.read_text() == "precious"
+
+
 def test_customer_keys_never_become_file_names(tmp_path):
     app = _app(tmp_path / "data")
     api = Api(app.test_client())
