@@ -87,7 +87,10 @@ def serve(host: str, port: int, fixtures: str | None, keys: str | None, strict_k
     except (FixtureError, PersistError) as exc:
         raise click.ClickException(str(exc)) from None
     logging.getLogger("mockserver.access").setLevel(logging.WARNING if quiet else logging.INFO)
-    server = create_server(app, host=host, port=port, threads=threads)
+    try:
+        server = create_server(app, host=host, port=port, threads=threads)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     _announce(host, server.effective_port, "Open Dental Tasks mock")
     # SIGTERM (docker stop, the cluster command) stops as cleanly as Ctrl-C
     previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -23,6 +23,7 @@ from typing import IO, Sequence
 
 BANNER = re.compile(r"listening on (http://\S+)/api/v1")  # printed by `mockserver serve`
 STARTUP_LIMIT = 60  # seconds for a process to come up before the start is abandoned
+PORT_FILE = "port"  # in a process's data folder: the port it must listen on again
 NGINX_PATHS = ("/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx")
 
 
@@ -103,11 +104,7 @@ class Cluster:
             raise ClusterError("nginx is not installed (Debian: apt-get install nginx)")
         try:
             for n in range(self.processes):
-                argv = [sys.executable, "-m", "mockserver", "serve", "--host", "127.0.0.1",
-                        "--port", "0", "--quiet", *self.serve_args]
-                if self.data_dir:  # one folder per process: each holds its own offices
-                    argv += ["--data-dir", os.path.join(self.data_dir, f"process-{n}")]
-                self.backends.append(spawn(argv))
+                self.backends.append(self._start_process(n))
             port = self.port or free_port(self.host)
             listen = f"[{self.host}]:{port}" if ":" in self.host else f"{self.host}:{port}"
             config = self.prefix / "nginx.conf"
@@ -126,6 +123,22 @@ class Cluster:
             raise
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{port}"
+
+    def _start_process(self, n: int) -> tuple[subprocess.Popen, str]:
+        argv = [sys.executable, "-m", "mockserver", "serve", "--host", "127.0.0.1", "--quiet",
+                *self.serve_args]
+        if not self.data_dir:
+            return spawn([*argv, "--port", "0"])
+        # One folder per process, each with the offices of its share of the keys. nginx
+        # hashes keys onto backend *addresses*, so a process keeps its port across
+        # restarts: then every office finds its process again.
+        folder = Path(self.data_dir, f"process-{n}")
+        folder.mkdir(parents=True, exist_ok=True)
+        port_file = folder / PORT_FILE
+        port = int(port_file.read_text()) if port_file.exists() else 0
+        proc, url = spawn([*argv, "--port", str(port), "--data-dir", str(folder)])
+        port_file.write_text(url.rsplit(":", 1)[1])
+        return proc, url
 
     def alive(self) -> bool:
         """Whether nginx and every process still run."""

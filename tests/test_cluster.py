@@ -145,6 +145,22 @@ def test_cluster_stops_every_process_on_sigterm():
             socket.create_connection((host, int(port)), timeout=5).close()
 
 
+def test_cluster_data_dir_keeps_each_office_in_its_process_across_restarts(tmp_path):
+    if _install_nginx() is None:
+        pytest.skip("nginx is not installed and apt-get could not install it")
+    created = {}
+    with LiveServer("--processes", "2", "--data-dir", str(tmp_path), command=("cluster",)) as server:
+        for key in KEYS[:4]:
+            with server.session(key) as session:
+                created[key] = session.post(f"{server.api}/tasks", json={
+                    "TaskListNum": 3842, "Descript": f"kept by {key}", "UserNum": 12}).json()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["process-0", "process-1"]
+    with LiveServer("--processes", "2", "--data-dir", str(tmp_path), command=("cluster",)) as server:
+        for key, task in created.items():
+            with server.session(key) as session:
+                assert session.get(f"{server.api}/tasks/{task['TaskNum']}").json() == task
+
+
 def test_render_config_keeps_every_path_in_the_prefix(tmp_path):
     config = render_config(tmp_path, "127.0.0.1:8080", ["127.0.0.1:1", "127.0.0.1:2"])
     assert "@@" not in config

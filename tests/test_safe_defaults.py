@@ -1,6 +1,8 @@
 """Safe defaults of ``mockserver serve``: loopback, a warning for all interfaces, strict keys."""
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -68,3 +70,13 @@ def test_serve_strict_keys_on_a_live_server(tmp_path):
     assert listed.status_code == 200
     assert (unlisted.status_code, unlisted.json()) == (401, "Customer key is invalid or disabled.")
     assert unlisted.headers["WWW-Authenticate"].startswith("ODFHIR")
+
+
+def test_serve_port_in_use_is_a_clear_error():
+    with LiveServer() as server:
+        port = server.url.rsplit(":", 1)[1]
+        # a subprocess: waitress leaks the socket it failed to bind
+        result = subprocess.run([sys.executable, "-m", "mockserver", "serve", "--port", port],
+                                capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert f"Error: cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
