@@ -52,6 +52,7 @@ def _client(args: tuple[str, int, int]) -> int:
     url, worker, count = args
     done = 0
     with requests.Session() as session:
+        session.trust_env = False  # loopback only
         session.headers["Content-Type"] = "application/json"
         for i in range(count):
             auth = {"Authorization": f"ODFHIR bench/office-{(worker * count + i) % OFFICES}"}

@@ -10,7 +10,6 @@ from __future__ import annotations
 import bisect
 import calendar
 import enum
-import functools
 import itertools
 import re
 import threading
@@ -456,8 +455,8 @@ class Office:
         self.clock = clock or Clock()
         self.journal = journal
         self.journal_id: int | None = None  # set by the journal once it holds this office
-        if journal is not None:
-            self.clock.listener = functools.partial(journal.clock, self)
+        if journal is not None:  # a replacement office may take over its predecessor's clock
+            self.clock.listener = self._clock_changed
         self.version = version
         self.page_cap = page_cap
         self.tasks: TaskTable = tables["tasks"]
@@ -488,13 +487,17 @@ class Office:
         if self.journal is not None:
             self.journal.tasks(self, tasks)
 
+    def _clock_changed(self) -> None:
+        if self.journal is not None:
+            self.journal.clock(self)
+
     def detach(self) -> None:
         """Stop reporting to the journal: the registry no longer serves this office.
 
         Taking the lock waits for a write in progress, so its record comes first.
         """
         with self.lock:
-            self.journal = self.clock.listener = None
+            self.journal = None
 
     def restore(self, tasks: Iterable[Task]) -> None:
         """Put recorded tasks back (journal replay): insert new TaskNums, replace others."""

@@ -39,6 +39,7 @@ class LiveServer:
     def session(self, customer: str = "custkey") -> requests.Session:
         """A session with the headers of *customer*'s office."""
         session = requests.Session()
+        session.trust_env = False  # loopback only: never through a proxy from the environment
         session.headers.update({**HEADERS, "Authorization": f"ODFHIR devkey/{customer}"})
         return session
 

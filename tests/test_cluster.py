@@ -40,8 +40,7 @@ def cluster():
 def test_cluster_offices_are_sticky_and_isolated(cluster):
     backends = defaultdict(set)
     created = {}
-    with requests.Session() as session:
-        session.headers.update(HEADERS)
+    with cluster.session() as session:
         for key in KEYS:
             auth = {"Authorization": f"ODFHIR devkey/{key}"}
             r = session.post(f"{cluster.api}/tasks", headers=auth, json={
@@ -121,6 +120,7 @@ def test_cluster_process_down_is_a_json_503_and_never_another_process():
         pytest.skip("nginx is not installed and apt-get could not install it")
     with Cluster(2, "127.0.0.1", 0) as running, requests.Session() as session:
         url = running.start() + "/api/v1/tasks/1408"
+        session.trust_env = False  # loopback only
         session.headers.update(HEADERS)
         home = session.get(url).headers[BACKEND]
         proc = next(p for p, backend in running.backends if backend.endswith(home))

@@ -38,27 +38,20 @@ def unchanged(app):
     assert _tasks(app) == before
 
 
+# NaN, Infinity, invalid UTF-8, duplicate keys, nested arrays and 2**63 are cases of
+# tests/test_bad_input.py; these are the ones it does not have
 @pytest.mark.parametrize("body, status, message", [
     (b" " * (LIMIT + 1), 400, TOO_LARGE),
-    (b'{"Descript": "caf\xe9"}', 400, "Request body is not valid UTF-8."),
-    (b"[" * 100_000 + b"]" * 100_000, 400, NOT_JSON),
     (b'{"a":' * 100_000 + b"1" + b"}" * 100_000, 400, NOT_JSON),
-    (b'{"TaskListNum": NaN, "Descript": "x", "UserNum": 12}', 400, NOT_JSON),
-    (b'{"TaskListNum": Infinity, "Descript": "x", "UserNum": 12}', 400, NOT_JSON),
-    (b'{"TaskListNum": -Infinity, "Descript": "x", "UserNum": 12}', 400, NOT_JSON),
-    (b'{"TaskListNum": 3842, "Descript": "x", "Descript": "y", "UserNum": 12}', 400,
-     "Request body has the key Descript more than once."),
-    (b'{"TaskListNum": 9223372036854775808, "Descript": "x", "UserNum": 12}', 400,
-     "TaskListNum is invalid."),
+    (b"[" * 100_000 + b"]" * 100_000, 400, NOT_JSON),
     (b'{"TaskListNum": 18446744073709551616, "Descript": "x", "UserNum": 12}', 400,
      "TaskListNum is invalid."),
     (b'{"TaskListNum": ' + b"9" * 100_000 + b', "Descript": "x", "UserNum": 12}', 400,
      "TaskListNum is invalid."),
     (b'{"TaskListNum": 1e400, "Descript": "x", "UserNum": 12}', 400, "TaskListNum is invalid."),
     (b'{"TaskListNum": 3842, "Descript": "a\x01b", "UserNum": 12}', 400, NOT_JSON),
-], ids=["over-limit", "invalid-utf8", "nested-arrays", "nested-objects", "NaN", "Infinity",
-        "-Infinity", "duplicate-key", "2**63", "2**64", "100k-digits", "1e400",
-        "raw-control-char"])
+], ids=["over-limit", "nested-objects", "top-level-nested-arrays", "2**64", "100k-digits",
+        "1e400", "raw-control-char"])
 def test_createTask_hostile_body(client, unchanged, body, status, message):
     r = _post_raw(client, body)
     assert (r.status_code, r.mimetype, r.get_json()) == (status, "application/json", message)

@@ -98,6 +98,18 @@ def test_createTask_on_an_office_reset_meanwhile_is_not_replayed(restart):
     assert api.get(f"/tasks/{late.TaskNum}").status_code == 404
 
 
+def test_state_import_keeping_the_clock_still_records_clock_changes(restart):
+    app, _ = restart()
+    registry = app.extensions["mockserver"]
+    old = registry.office("custkey")
+    replacement = registry.new_office("custkey", load_dir(None), clock=old.clock)
+    registry.put(replacement)  # as PUT /__admin/state does: the office keeps its clock
+    frozen = datetime(2030, 1, 2, 3, 4, 5)
+    replacement.clock.set(frozen, frozen=True)
+    app, _ = restart()
+    assert app.extensions["mockserver"].office("custkey").clock.now() == frozen
+
+
 def test_torn_last_line_is_ignored_with_a_warning(restart, tmp_path, caplog):
     _, api = restart()
     created = api.post("/tasks", json=NEW_TASK).get_json()
