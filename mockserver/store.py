@@ -261,6 +261,27 @@ class Clock:
             self.listener()
 
 
+class Journal(Protocol):
+    """Where a Registry and its offices report every change, e.g. persist.FileJournal.
+
+    Each method returns only once the change is durable; offices call ``tasks`` inside
+    their lock, after validation and before the change is applied, so a failing journal
+    leaves the office unchanged and the request unacknowledged.
+    """
+
+    def office(self, office: "Office") -> None:
+        """Record the whole office (registered by Registry.put)."""
+
+    def tasks(self, office: "Office", tasks: tuple[Task, ...]) -> None:
+        """Record tasks about to be inserted or replaced in *office*."""
+
+    def clock(self, office: "Office") -> None:
+        """Record that the office clock changed."""
+
+    def reset(self, customer: str | None) -> None:
+        """Record that one office (or every office, for None) was forgotten."""
+
+
 def parse_version(text: str) -> tuple[int, ...]:
     """``"24.4.13"`` -> ``(24, 4, 13)``; ValueError if it is no version."""
     if not re.fullmatch(r"\d+(\.\d+){1,3}", text):
@@ -417,27 +438,6 @@ def _key_needs_type(values: Mapping[str, Any]) -> None:
 
 def _page(items: Iterable, offset: int, limit: int) -> list:
     return list(itertools.islice(items, offset, offset + limit))
-
-
-class Journal(Protocol):
-    """Where a Registry and its offices report every change, e.g. persist.FileJournal.
-
-    Each method returns only once the change is durable; offices call ``tasks`` inside
-    their lock, after validation and before the change is applied, so a failing journal
-    leaves the office unchanged and the request unacknowledged.
-    """
-
-    def office(self, office: "Office") -> None:
-        """Record the whole office (registered by Registry.put)."""
-
-    def tasks(self, office: "Office", tasks: tuple[Task, ...]) -> None:
-        """Record tasks about to be inserted or replaced in *office*."""
-
-    def clock(self, office: "Office") -> None:
-        """Record that the office clock changed."""
-
-    def reset(self, customer: str | None) -> None:
-        """Record that one office (or every office, for None) was forgotten."""
 
 
 class Office:
