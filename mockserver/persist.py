@@ -128,6 +128,8 @@ class FileJournal:
     # -- the store's Journal interface --
     def office(self, office: Office) -> None:
         """Record a whole office (Registry.put)."""
+        if self._fd is None:  # replaying: the compaction records every office anyway
+            return
         head = _office_record(office)
         with self._lock:
             self._append(office, head)
