@@ -87,8 +87,10 @@ class FileJournal:
     def __init__(self, folder: str | os.PathLike[str]):
         self.folder = Path(folder)
         self.path = self.folder / JOURNAL
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # appends
+        self._sync_lock = threading.Lock()  # fsyncs: one covers every append before it
         self._fd: int | None = None  # None while replaying: nothing is recorded
+        self._size = self._synced = 0  # bytes appended / known durable
         self._lock_fd: int | None = None
         self._ids = itertools.count(1)
 
@@ -130,51 +132,59 @@ class FileJournal:
         """Record a whole office (Registry.put)."""
         if self._fd is None:  # replaying: the compaction records every office anyway
             return
-        head = _office_record(office)
-        with self._lock:
-            self._append(office, head)
+        self._append(office, _office_record(office))
 
     def tasks(self, office: Office, tasks: tuple[Task, ...]) -> None:
         """Record inserted or replaced tasks (called inside the office lock)."""
         head = _office_record(office) if office.journal_id is None else None
-        with self._lock:
-            self._append(office, head, {"op": "tasks", "tasks": dump(TaskSchema, tasks, many=True)})
+        self._append(office, head, {"op": "tasks", "tasks": dump(TaskSchema, tasks, many=True)})
 
     def clock(self, office: Office) -> None:
         """Record the office clock (Clock.listener)."""
         with office.lock:  # journal_id and clock state must not move under us
             head = _office_record(office) if office.journal_id is None else None
-            with self._lock:  # an office record carries the clock already
-                self._append(office, head, None if head else {
-                    "op": "clock", "clock": _clock_state(office.clock)})
+            self._append(office, head, None if head else {  # an office record has the clock
+                "op": "clock", "clock": _clock_state(office.clock)})
 
     def reset(self, customer: str | None) -> None:
         """Record that one office (or all) was forgotten."""
         with self._lock:
-            if self._fd is not None:
-                self._write(_line({"op": "reset", "key": customer}))
+            end = self._write(_line({"op": "reset", "key": customer}))
+        self._sync(end)
 
     # -- internals --
     def _append(self, office: Office, head: dict[str, Any] | None,
                 record: dict[str, Any] | None = None) -> None:
-        """Write *head* (the whole office, under a new id) and/or *record* about it."""
-        if self._fd is None:
-            return
-        ident = next(self._ids) if head else office.journal_id
-        self._write(b"".join(_line({**r, "id": ident}) for r in (head, record) if r))
-        office.journal_id = ident  # only once written: after a failure it is still unrecorded
+        """Write *head* (the whole office, under a new id) and/or *record* about it, durably."""
+        with self._lock:
+            ident = next(self._ids) if head else office.journal_id
+            end = self._write(b"".join(_line({**r, "id": ident}) for r in (head, record) if r))
+        self._sync(end)
+        if end:
+            office.journal_id = ident  # only once durable: after a failure it is unrecorded
 
-    def _write(self, data: bytes) -> None:
-        assert self._fd is not None
-        end = os.lseek(self._fd, 0, os.SEEK_END)
+    def _write(self, data: bytes) -> int:
+        """Append *data* (holding self._lock); the journal size after it, 0 while replaying."""
+        if self._fd is None:
+            return 0
         try:
             view = memoryview(data)
             while view:
                 view = view[os.write(self._fd, view):]
-            os.fsync(self._fd)  # durable before the caller applies and acknowledges
         except OSError:
-            os.ftruncate(self._fd, end)  # a failed write must not leave half a line behind
+            os.ftruncate(self._fd, self._size)  # a failed write must not leave half a line
             raise
+        self._size += len(data)
+        return self._size
+
+    def _sync(self, end: int) -> None:
+        """Return once the journal is durable up to *end*: before the change is applied
+        and acknowledged. Writers that arrive during an fsync share the next one."""
+        with self._sync_lock:
+            if self._synced < end and self._fd is not None:
+                covered = self._size  # every append so far, other offices' included
+                os.fsync(self._fd)
+                self._synced = covered
 
     def _records(self) -> Iterator[tuple[int, dict[str, Any]]]:
         raw = self.path.read_bytes()
@@ -228,8 +238,8 @@ class FileJournal:
         temporary = self.path.with_name(JOURNAL + ".tmp")
         self._fd = _open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND)
         offices = [(office, next(self._ids)) for office in registry.offices()]
-        self._write(b"".join(_line({**_office_record(office), "id": ident})
-                             for office, ident in offices))  # one fsync for them all
+        self._sync(self._write(b"".join(_line({**_office_record(office), "id": ident})
+                                        for office, ident in offices)))
         for office, ident in offices:
             office.journal_id = ident
         os.replace(temporary, self.path)
