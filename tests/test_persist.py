@@ -238,7 +238,7 @@ def _writer(server: LiveServer, customer: str, acked: dict, pending: dict, failu
 
 
 @pytest.mark.slow
-def test_every_acknowledged_write_survives_sigkill(tmp_path):
+def test_createTask_updateTask_every_acknowledged_write_survives_sigkill(tmp_path):
     customers = [f"crash-{n}" for n in range(WRITERS)]
     acked = {c: {} for c in customers}
     pending = {c: {} for c in customers}
