@@ -9,7 +9,6 @@ import json
 import socket
 
 import pytest
-import requests
 
 from conftest import BASE, HEADERS, office
 from liveserver import LiveServer
