@@ -36,13 +36,16 @@ def find_nginx() -> str | None:
     return shutil.which("nginx") or next((p for p in NGINX_PATHS if os.access(p, os.X_OK)), None)
 
 
-def spawn(argv: Sequence[str], stderr: IO | int | None = None) -> tuple[subprocess.Popen, str]:
+def spawn(argv: Sequence[str], stderr: IO | int | None = None,
+          own_session: bool = False) -> tuple[subprocess.Popen, str]:
     """Start a mockserver command and wait for its banner: (process, base URL before /api/v1).
 
     A process that exits, or prints no banner within STARTUP_LIMIT, raises ClusterError.
+    *own_session*: the terminal's Ctrl-C does not reach it (its parent stops it).
     """
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                            start_new_session=own_session)
     watchdog = threading.Timer(STARTUP_LIMIT, proc.kill)
     watchdog.start()
     lines = []
@@ -112,7 +115,8 @@ class Cluster:
                 self.prefix, listen, [url.removeprefix("http://") for _, url in self.backends]))
             self.nginx = subprocess.Popen([nginx, "-p", str(self.prefix), "-c", str(config),
                                            "-e", str(self.prefix / "error.log")],
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                          start_new_session=True)  # stopped by stop() only
             _wait_for_port(self.host, port, self.nginx)
         except ClusterError as exc:
             log = self.errors()  # read before stop() removes the folder
@@ -125,10 +129,12 @@ class Cluster:
         return f"http://{host}:{port}"
 
     def _start_process(self, n: int) -> tuple[subprocess.Popen, str]:
+        # each process in its own session: Ctrl-C reaches only the cluster command, which
+        # then stops nginx and the processes in order (none dies first and looks like a crash)
         argv = [sys.executable, "-m", "mockserver", "serve", "--host", "127.0.0.1", "--quiet",
                 *self.serve_args]
         if not self.data_dir:
-            return spawn([*argv, "--port", "0"])
+            return spawn([*argv, "--port", "0"], own_session=True)
         # One folder per process, each with the offices of its share of the keys. nginx
         # hashes keys onto backend *addresses*, so a process keeps its port across
         # restarts: then every office finds its process again.
@@ -136,7 +142,8 @@ class Cluster:
         folder.mkdir(parents=True, exist_ok=True)
         port_file = folder / PORT_FILE
         port = int(port_file.read_text()) if port_file.exists() else 0
-        proc, url = spawn([*argv, "--port", str(port), "--data-dir", str(folder)])
+        proc, url = spawn([*argv, "--port", str(port), "--data-dir", str(folder)],
+                          own_session=True)
         port_file.write_text(url.rsplit(":", 1)[1])
         return proc, url
 
