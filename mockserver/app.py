@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 from flask import Flask, Response, g, request
 
-from . import admin, errors, fixtures
+from . import admin, errors, fixtures, persist
 from .routes import api
 from .store import LOCAL_PAGE_CAP, PAGE_CAP, Registry
 
@@ -24,6 +24,7 @@ DEFAULTS: dict[str, Any] = {
     # OPTIONS, so it gets the JSON 405 with an Allow header like any other wrong method
     "PROVIDE_AUTOMATIC_OPTIONS": False,
     "ADMIN_API": True,  # the control API under /__admin (admin.py); off for shared sandboxes
+    "DATA_DIR": None,  # a folder that keeps offices across restarts; None = memory only
 }
 
 
@@ -34,9 +35,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_mapping(config or {})
     app.json.sort_keys = False  # field order is part of the contract
     keys = fixtures.load_keys(app.config["KEYS"], strict=app.config["STRICT_KEYS"])
-    app.extensions["mockserver"] = Registry(
+    journal = persist.FileJournal(app.config["DATA_DIR"]) if app.config["DATA_DIR"] else None
+    registry = app.extensions["mockserver"] = Registry(
         fixtures.load_dir(app.config["FIXTURES"]), keys,
-        page_cap=LOCAL_PAGE_CAP if app.config["LOCAL_API"] else PAGE_CAP)
+        page_cap=LOCAL_PAGE_CAP if app.config["LOCAL_API"] else PAGE_CAP, journal=journal)
+    if journal is not None:
+        journal.open(registry)  # replays the offices of the last run
     errors.register(app)
     app.register_blueprint(api)
 

@@ -2,13 +2,18 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import time
 from typing import Any
 
 import click
 
 from .app import create_app
+from .cluster import Cluster, ClusterError
 from .fixtures import FixtureError, load_dir
+from .persist import PersistError
+from .wsgi import create_server
 
 DEFAULT_PORT = 30222  # the Local API's port (apilocal.md)
 ALL_INTERFACES = ("0.0.0.0", "::", "")
@@ -23,55 +28,117 @@ def main() -> None:
     """Open Dental Tasks mock server."""
 
 
-@main.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
-@click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535),
-              help="Port; 0 picks a free one (printed in the banner).")
-@click.option("--fixtures", type=click.Path(exists=True, file_okay=False),
-              help="Fixtures folder (default: the shipped dataset).")
-@click.option("--keys", type=click.Path(exists=True, dir_okay=False),
-              help="Keys file (YAML): permissions, disabled keys, office versions.")
-@click.option("--strict-keys", is_flag=True, help="Reject key pairs the keys file does not list.")
-@click.option("--lenient-content-type", is_flag=True,
-              help="Accept requests without Content-Type: application/json.")
-@click.option("--local-api", is_flag=True, help="Local-API paging: up to 1000 items per page.")
-@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 512),
-              help="Worker threads.")
-@click.option("--quiet", is_flag=True, help="No access log.")
-@click.option("--no-admin", is_flag=True,
-              help="Turn off the control API (/__admin): for servers shared by several people.")
-def serve(host: str, port: int, fixtures: str | None, keys: str | None, strict_keys: bool,
-          lenient_content_type: bool, local_api: bool, threads: int, quiet: bool,
-          no_admin: bool) -> None:
-    """Serve the API with waitress until interrupted."""
-    import waitress
+ADDRESS_OPTIONS = (
+    click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind."),
+    click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535),
+                 help="Port; 0 picks a free one (printed in the banner)."),
+)
+OFFICE_OPTIONS = (  # `cluster` hands these to each of its `serve` processes
+    click.option("--fixtures", type=click.Path(exists=True, file_okay=False),
+                 help="Fixtures folder (default: the shipped dataset)."),
+    click.option("--keys", type=click.Path(exists=True, dir_okay=False),
+                 help="Keys file (YAML): permissions, disabled keys, office versions."),
+    click.option("--strict-keys", is_flag=True, help="Reject key pairs the keys file does not list."),
+    click.option("--lenient-content-type", is_flag=True,
+                 help="Accept requests without Content-Type: application/json."),
+    click.option("--local-api", is_flag=True, help="Local-API paging: up to 1000 items per page."),
+    click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 512),
+                 help="Worker threads (per process)."),
+    click.option("--data-dir", type=click.Path(file_okay=False),
+                 help="Keep offices in this folder across restarts (every write is fsynced)."),
+    click.option("--no-admin", is_flag=True,
+                 help="Turn off the control API (/__admin): for servers shared by several people."),
+)
 
-    config: dict[str, Any] = {"FIXTURES": fixtures, "KEYS": keys, "STRICT_KEYS": strict_keys,
-                              "LENIENT_CONTENT_TYPE": lenient_content_type, "LOCAL_API": local_api,
-                              "ADMIN_API": not no_admin}
-    try:
-        app = create_app(config)
-    except FixtureError as exc:
-        raise click.ClickException(str(exc)) from None
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("mockserver.access").setLevel(logging.WARNING if quiet else logging.INFO)
-    server = waitress.create_server(app, host=host, port=port, threads=threads,
-                                    ident="opendental-tasks-mock")
-    base = f"http://{_url_host(host if host not in ALL_INTERFACES else '127.0.0.1')}:{server.effective_port}/api/v1"
+
+def _with(options: tuple) -> Any:
+    def decorate(command: Any) -> Any:
+        for option in reversed(options):
+            command = option(command)
+        return command
+    return decorate
+
+
+def _announce(host: str, port: int, what: str) -> str:
+    """Print the banner (and a warning for all interfaces); the API's base URL."""
+    base = f"http://{_url_host(host if host not in ALL_INTERFACES else '127.0.0.1')}:{port}/api/v1"
     if host in ALL_INTERFACES:
         click.echo(f"WARNING: listening on all interfaces ({host or '*'}): anyone who can reach "
                    "this machine can read and change every office.", err=True)
-    click.echo(f"Open Dental Tasks mock listening on {base}")
+    click.echo(f"{what} listening on {base}")
     click.echo(f"Try: curl -H 'Authorization: ODFHIR a/b' -H 'Content-Type: application/json' "
                f"{base}/tasks/1408", nl=True)
     sys.stdout.flush()
+    return base
+
+
+@main.command()
+@_with(ADDRESS_OPTIONS + OFFICE_OPTIONS)
+@click.option("--quiet", is_flag=True, help="No access log.")
+def serve(host: str, port: int, fixtures: str | None, keys: str | None, strict_keys: bool,
+          lenient_content_type: bool, local_api: bool, threads: int, data_dir: str | None,
+          no_admin: bool, quiet: bool) -> None:
+    """Serve the API with waitress until interrupted."""
+    config: dict[str, Any] = {"FIXTURES": fixtures, "KEYS": keys, "STRICT_KEYS": strict_keys,
+                              "LENIENT_CONTENT_TYPE": lenient_content_type, "LOCAL_API": local_api,
+                              "DATA_DIR": data_dir, "ADMIN_API": not no_admin}
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(message)s")
+    try:
+        app = create_app(config)
+    except (FixtureError, PersistError) as exc:
+        raise click.ClickException(str(exc)) from None
+    logging.getLogger("mockserver.access").setLevel(logging.WARNING if quiet else logging.INFO)
+    try:
+        server = create_server(app, host=host, port=port, threads=threads)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    _announce(host, server.effective_port, "Open Dental Tasks mock")
+    # SIGTERM (docker stop, the cluster command) stops as cleanly as Ctrl-C
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         server.run()
     except KeyboardInterrupt:
         pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
         server.close()
+        if app.extensions["mockserver"].journal is not None:
+            app.extensions["mockserver"].journal.close()
+
+
+@main.command()
+@click.option("--processes", default=2, show_default=True, type=click.IntRange(1, 64),
+              help="serve processes; each office lives in exactly one.")
+@_with(ADDRESS_OPTIONS + OFFICE_OPTIONS)
+def cluster(processes: int, host: str, port: int, data_dir: str | None, **office: Any) -> None:
+    """Serve with PROCESSES processes behind nginx, routed by customer key, until interrupted.
+
+    With --data-dir, process N keeps its offices in DATA_DIR/process-N: restart with the
+    same --processes so every office finds its process again.
+    """
+    serve_args: list[str] = []
+    for name, value in office.items():  # the office options, as `serve` spells them
+        flag = "--" + name.replace("_", "-")
+        if value is True:
+            serve_args.append(flag)
+        elif value not in (None, False):
+            serve_args += [flag, str(value)]
+    running = Cluster(processes, host, port, serve_args, data_dir)
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        url = running.start()
+        _announce(host, int(url.rsplit(":", 1)[1]), f"Open Dental Tasks mock cluster ({processes} processes)")
+        while running.alive():  # until Ctrl-C, SIGTERM or a process that dies
+            time.sleep(0.2)
+        raise click.ClickException(f"a process of the cluster stopped\n{running.errors()}")
+    except ClusterError as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        running.stop()
 
 
 @main.command("check-fixtures")

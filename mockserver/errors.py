@@ -15,6 +15,7 @@ from .store import ApiError
 
 log = logging.getLogger(__name__)
 BODY_LIMIT_TEXT = "16.8M"  # apiimplementation: "maximum content length of 16.8M characters"
+BODY_TOO_LARGE = f"Request body exceeds the {BODY_LIMIT_TEXT} character limit."
 
 
 def error_response(status: int, message: str) -> Response:
@@ -40,7 +41,7 @@ def _http_error(error: HTTPException) -> Response:
         error.valid_methods = sorted(error.valid_methods or ())  # type: ignore[attr-defined]
         message = f"Method {request.method} is not allowed here. Allowed: {', '.join(error.valid_methods)}."
     elif status == 413:  # Open Dental's status vocabulary has no 413
-        status, message = 400, f"Request body exceeds the {BODY_LIMIT_TEXT} character limit."
+        status, message = 400, BODY_TOO_LARGE
     else:
         message = f"{error.name}."
     response = error_response(status, message)

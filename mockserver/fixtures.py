@@ -81,10 +81,12 @@ def load_dir(folder: str | Path | None = None) -> Dataset:
     path = Path(folder) if folder is not None else default_dir()
     if not path.is_dir():
         raise FixtureError(f"{path}: not a folder of fixtures")
-    documents = {}
+    documents, root = {}, path.resolve()
     for name in (*RECORD_SCHEMAS, OFFICE):
         file = path / f"{name}.yaml"
         if file.is_file():
+            if not file.resolve().is_relative_to(root):  # a symlink must stay inside
+                raise FixtureError(f"{file}: resolves outside the fixtures folder {path}")
             documents[name] = read_yaml(file.read_text(encoding="utf-8"), str(file))
     return parse_documents(documents, origin=str(path))
 

@@ -8,6 +8,7 @@ without the field name; OdSchema.handle_error prefixes it ("TaskListNum is inval
 from __future__ import annotations
 
 import json
+import math
 import re
 from datetime import date, datetime
 from functools import lru_cache
@@ -466,13 +467,19 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+def _parse_int(text: str) -> int | float:
+    # int() refuses over 4300 digits (ValueError: "not valid JSON"), but such a number is
+    # valid JSON, just far beyond 2**63: inf makes it fail as the field's own "is invalid."
+    return int(text) if len(text) <= 32 else math.inf
+
+
 def parse_json_object(raw: bytes) -> dict[str, Any]:
     """A request body as a JSON object; BadRequest for anything else (SPEC §3 body shape)."""
     if not raw.strip():
         raise BadRequest("Request body is required: a JSON object.")
     try:
         data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant,
-                          object_pairs_hook=_no_duplicates)
+                          parse_int=_parse_int, object_pairs_hook=_no_duplicates)
     except UnicodeDecodeError:
         raise BadRequest("Request body is not valid UTF-8.") from None
     except (ValueError, RecursionError):

@@ -16,7 +16,7 @@ import threading
 from collections import defaultdict
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, timedelta
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol
 
 UNSET_DATE = date(1, 1, 1)
 UNSET_DATETIME = datetime(1, 1, 1)
@@ -222,6 +222,7 @@ class Clock:
     def __init__(self) -> None:
         self._offset = timedelta()
         self._frozen: datetime | None = None
+        self.listener: Callable[[], None] | None = None  # told of every change (persistence)
 
     def now(self) -> datetime:
         """Office-local time, whole seconds, no zone (the API's datetime)."""
@@ -240,6 +241,7 @@ class Clock:
             self._frozen, self._offset = target, timedelta()
         else:
             self._frozen, self._offset = None, target - datetime.now()
+        self._changed()
 
     def advance(self, delta: timedelta) -> None:
         """Move the clock forward (or back, for a negative delta)."""
@@ -247,6 +249,40 @@ class Clock:
             self._frozen += delta
         else:
             self._offset += delta
+        self._changed()
+
+    def state(self) -> tuple[datetime | None, timedelta]:
+        """(frozen time or None, offset from real time): enough to rebuild the clock."""
+        return self._frozen, self._offset
+
+    def restore(self, frozen: datetime | None, offset: timedelta) -> None:
+        """Set the state returned by ``state()``, without telling the listener."""
+        self._frozen, self._offset = frozen, offset
+
+    def _changed(self) -> None:
+        if self.listener is not None:
+            self.listener()
+
+
+class Journal(Protocol):
+    """Where a Registry and its offices report every change, e.g. persist.FileJournal.
+
+    Each method returns only once the change is durable; offices call ``tasks`` inside
+    their lock, after validation and before the change is applied, so a failing journal
+    leaves the office unchanged and the request unacknowledged.
+    """
+
+    def office(self, office: "Office") -> None:
+        """Record the whole office (registered by Registry.put)."""
+
+    def tasks(self, office: "Office", tasks: tuple[Task, ...]) -> None:
+        """Record tasks about to be inserted or replaced in *office*."""
+
+    def clock(self, office: "Office") -> None:
+        """Record that the office clock changed."""
+
+    def reset(self, customer: str | None) -> None:
+        """Record that one office (or every office, for None) was forgotten."""
 
 
 def parse_version(text: str) -> tuple[int, ...]:
@@ -416,10 +452,15 @@ class Office:
     """
 
     def __init__(self, key: str, tables: Mapping[str, Any], version: str,
-                 clock: Clock | None = None, page_cap: int = PAGE_CAP):
+                 clock: Clock | None = None, page_cap: int = PAGE_CAP,
+                 journal: Journal | None = None):
         self.key = key
         self.lock = threading.RLock()
         self.clock = clock or Clock()
+        self.journal = journal
+        self.journal_id: int | None = None  # set by the journal once it holds this office
+        if journal is not None:  # a replacement office may take over its predecessor's clock
+            self.clock.listener = self._clock_changed
         self.version = version
         self.page_cap = page_cap
         self.tasks: TaskTable = tables["tasks"]
@@ -445,6 +486,33 @@ class Office:
         if self._tasks_shared:
             self.tasks, self._tasks_shared = self.tasks.copy(), False
         return self.tasks
+
+    def _record(self, *tasks: Task) -> None:
+        if self.journal is not None:
+            self.journal.tasks(self, tasks)
+
+    def _clock_changed(self) -> None:
+        if self.journal is not None:
+            self.journal.clock(self)
+
+    def detach(self) -> None:
+        """Stop reporting to the journal: the registry no longer serves this office.
+
+        Taking the lock waits for a write in progress, so its record comes first.
+        """
+        with self.lock:
+            self.journal = None
+
+    def restore(self, tasks: Iterable[Task]) -> None:
+        """Put recorded tasks back (journal replay): insert new TaskNums, replace others."""
+        with self.lock:
+            table = self._writable_tasks()
+            for task in tasks:
+                if table.get(task.TaskNum) is None:
+                    table.insert(task)
+                else:
+                    table.replace(task)
+                self._next_task_num = max(self._next_task_num, task.TaskNum + 1)
 
     def _check_key(self, object_type: str, key_num: int) -> None:
         if object_type == "Patient" and key_num not in self.patients:
@@ -514,6 +582,7 @@ class Office:
                 DateTimeEntry=fields_.get("DateTimeEntry", now), UserNum=fields_["UserNum"],
                 PriorityDefNum=priority, DateTimeOriginal=now, SecDateTEdit=now,
                 DescriptOverride=fields_.get("DescriptOverride", ""))
+            self._record(task)
             self._writable_tasks().insert(task)
             self._next_task_num += 1
             return task
@@ -542,13 +611,17 @@ class Office:
                     and task.DateTimeFinished == UNSET_DATETIME:
                 task = replace(task, DateTimeFinished=now)
             task = replace(task, SecDateTEdit=now)
-            table = self._writable_tasks()
-            table.replace(task)
+            written = [task]
             if task.TaskStatus == "Done" and old.TaskStatus != "Done" and task.is_reminder:
-                table.insert(replace(
+                written.append(replace(
                     task, TaskNum=self._next_task_num, TaskStatus="New",
                     DateTimeEntry=next_due(task), DateTimeFinished=UNSET_DATETIME,
                     DateTimeOriginal=now, SecDateTEdit=now))
+            self._record(*written)
+            table = self._writable_tasks()
+            table.replace(task)
+            for copy in written[1:]:
+                table.insert(copy)
                 self._next_task_num += 1
             return task
 
@@ -599,10 +672,11 @@ class Registry:
     SEED_REUSE = timedelta(seconds=60)  # offices made within a minute share resolved records
 
     def __init__(self, dataset: Dataset, keys: KeyPolicy | None = None,
-                 page_cap: int = PAGE_CAP):
+                 page_cap: int = PAGE_CAP, journal: Journal | None = None):
         self.dataset = dataset
         self.keys = keys or KeyPolicy()
         self.page_cap = page_cap
+        self.journal = journal  # None: offices live in memory only
         self._offices: dict[str, Office] = {}
         self._lock = threading.Lock()
         self._seed: tuple[datetime, dict[str, Any]] | None = None
@@ -622,7 +696,7 @@ class Registry:
         now = clock.now()
         tables = dataset.materialize(now) if dataset is not None else self._tables(now)
         version = self.keys.customers.get(key) or (dataset or self.dataset).version
-        return Office(key, tables, version, clock, self.page_cap)
+        return Office(key, tables, version, clock, self.page_cap, self.journal)
 
     def office(self, customer: str) -> Office:
         """The office of a customer key, created on first use."""
@@ -640,15 +714,36 @@ class Registry:
     def put(self, office: Office) -> None:
         """Register (or replace) an office under its key."""
         with self._lock:
+            if self.journal is not None:
+                replaced = self._offices.get(office.key)
+                self._detach([replaced] if replaced is not office else [])
+                self.journal.office(office)
             self._offices[office.key] = office
 
     def reset(self, customer: str | None = None) -> None:
         """Forget one office (or all): the next request starts from the seed again."""
         with self._lock:
+            if self.journal is not None:
+                self._detach(self._offices.values() if customer is None
+                             else [self._offices.get(customer)])
+                self.journal.reset(customer)
             if customer is None:
                 self._offices.clear()
             else:
                 self._offices.pop(customer, None)
+
+    @staticmethod
+    def _detach(offices: Iterable[Office | None]) -> None:
+        # a replaced office may still be in use by a request; its writes are no longer
+        # visible, so they must not reach the journal (replay would resurrect them)
+        for office in offices:
+            if office is not None:
+                office.detach()
+
+    def offices(self) -> list[Office]:
+        """The registered offices, in the order they were first used."""
+        with self._lock:
+            return list(self._offices.values())
 
     def __len__(self) -> int:
         return len(self._offices)

@@ -1,0 +1,54 @@
+"""The waitress server of ``mockserver serve``: its own protocol errors are JSON too.
+
+Waitress answers some requests before the app sees them (headers over its size limit,
+a bare CR or LF in a header, a body over the limit, a bad chunked encoding) with a
+text/plain page. The mock's contract is a JSON-string 4xx for all bad input, so those
+answers go through JsonErrorTask instead; 413 becomes 400 as in errors.py.
+"""
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+from typing import Any
+
+import waitress
+from flask import Flask
+from waitress.channel import HTTPChannel
+from waitress.task import ErrorTask
+
+from .errors import BODY_TOO_LARGE
+
+IDENT = "opendental-tasks-mock"
+
+
+class JsonErrorTask(ErrorTask):
+    """Waitress's error response with a JSON-string body and Open Dental's statuses."""
+
+    def execute(self) -> None:
+        error = self.request.error
+        if error.code == 413:
+            status, message = 400, BODY_TOO_LARGE
+        elif error.code < 500:
+            status, message = 400, f"{error.reason}: {error.body}."
+        else:
+            status, message = 500, "Internal server error."
+        body = json.dumps(message).encode()
+        self.status = f"{status} {HTTPStatus(status).phrase}"
+        self.response_headers.append(("Content-Type", "application/json"))
+        self.set_close_on_finish()
+        self.content_length = len(body)
+        self.write(body)
+
+
+class JsonErrorChannel(HTTPChannel):
+    error_task_class = JsonErrorTask
+
+
+def create_server(app: Flask, host: str, port: int, threads: int, **adjustments: Any) -> Any:
+    """A waitress server for *app* on one address; the body limit is the app's."""
+    server = waitress.create_server(
+        app, host=host, port=port, threads=threads, ident=IDENT,
+        # waitress refuses a Content-Length >= its limit; the app allows == its own
+        max_request_body_size=app.config["MAX_CONTENT_LENGTH"] + 1, **adjustments)
+    server.channel_class = JsonErrorChannel  # used for every accepted connection
+    return server

@@ -1,0 +1,85 @@
+"""Real ``mockserver`` processes on loopback for tests that need sockets or restarts."""
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import tempfile
+from typing import Sequence
+
+import requests
+
+from mockserver.cluster import ClusterError, spawn
+
+HEADERS = {"Authorization": "ODFHIR devkey/custkey", "Content-Type": "application/json"}
+
+
+class LiveServer:
+    """``mockserver <command> --port 0 ...`` as a subprocess; ``url`` ends before /api/v1.
+
+    Use as a context manager: the process is stopped (SIGTERM, then SIGKILL) on exit.
+    """
+
+    def __init__(self, *args: str, command: Sequence[str] = ("serve", "--quiet")):
+        self.argv = [sys.executable, "-m", "mockserver", *command, "--port", "0", *args]
+        self.stderr = tempfile.TemporaryFile(mode="w+")
+        try:
+            self.proc, self.url = spawn(self.argv, stderr=self.stderr)
+        except ClusterError as exc:
+            message = f"{exc}{self.errors()}"
+            self.stderr.close()
+            raise RuntimeError(message) from None
+        self.api = self.url + "/api/v1"
+
+    def errors(self) -> str:
+        """What the process wrote to stderr so far."""
+        self.stderr.seek(0)
+        return self.stderr.read()
+
+    def session(self, customer: str = "custkey") -> requests.Session:
+        """A session with the headers of *customer*'s office."""
+        session = requests.Session()
+        session.trust_env = False  # loopback only: never through a proxy from the environment
+        session.headers.update({**HEADERS, "Authorization": f"ODFHIR devkey/{customer}"})
+        return session
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup at all, as in a crash."""
+        self.proc.kill()
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> int:
+        """SIGTERM (a graceful stop), SIGKILL if it takes too long; the exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.proc.stdout.close()
+        self.stderr.close()
+        return self.proc.returncode
+
+    def __enter__(self) -> "LiveServer":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+EVERYTHING = {"DateTimeOriginal": "0001-01-01 00:00:00"}  # old tasks too, not just 14 days
+
+
+def all_tasks(session: requests.Session, api: str) -> dict[int, dict]:
+    """Every task of the session's office by TaskNum, paging through GET /tasks."""
+    tasks: dict[int, dict] = {}
+    for offset in range(0, 100_000, 100):  # bounded: far more pages than any test makes
+        response = session.get(f"{api}/tasks", params={**EVERYTHING, "Offset": offset, "Limit": 100})
+        assert response.status_code == 200, response.text
+        page = response.json()
+        for task in page:
+            assert task["TaskNum"] not in tasks, f"TaskNum {task['TaskNum']} listed twice"
+            tasks[task["TaskNum"]] = task
+        if len(page) < 100:
+            return tasks
+    raise AssertionError("more tasks than a test can make")

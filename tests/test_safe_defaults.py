@@ -1,0 +1,82 @@
+"""Safe defaults of ``mockserver serve``: loopback, a warning for all interfaces, strict keys."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from liveserver import LiveServer
+from mockserver import cli
+
+
+def _listening_addresses(port: int) -> set[str]:
+    """Local addresses with a listening TCP socket on *port* (Linux /proc/net/tcp*)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        if Path(table).exists():
+            for line in Path(table).read_text().splitlines()[1:]:
+                local, state = line.split()[1], line.split()[3]
+                address, hex_port = local.split(":")
+                if state == "0A" and int(hex_port, 16) == port:  # 0A = LISTEN
+                    found.add(address)
+    return found
+
+
+def test_serve_binds_loopback_by_default():
+    with LiveServer() as server:
+        assert server.url.startswith("http://127.0.0.1:")
+        if not Path("/proc/net/tcp").exists():
+            pytest.skip("no /proc/net/tcp to see the bound address")
+        assert _listening_addresses(int(server.url.rsplit(":", 1)[1])) == {"0100007F"}  # 127.0.0.1, little-endian hex; nothing else
+
+
+class _FakeServer:
+    effective_port = 30222
+
+    def run(self) -> None:
+        """Return at once: the test only wants the banner."""
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::"])
+def test_serve_warns_when_bound_to_all_interfaces(monkeypatch, host):
+    # no real socket on all interfaces in a test: only the banner logic runs
+    monkeypatch.setattr(cli, "create_server", lambda *a, **kw: _FakeServer())
+    result = CliRunner().invoke(cli.main, ["serve", "--host", host, "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert f"WARNING: listening on all interfaces ({host})" in result.stderr
+    assert "listening on http://127.0.0.1:30222/api/v1" in result.stdout
+
+
+def test_serve_on_loopback_prints_no_warning(monkeypatch):
+    monkeypatch.setattr(cli, "create_server", lambda *a, **kw: _FakeServer())
+    result = CliRunner().invoke(cli.main, ["serve", "--quiet"])
+    assert result.exit_code == 0 and "WARNING" not in result.stderr
+
+
+def test_serve_strict_keys_on_a_live_server(tmp_path):
+    keys = tmp_path / "keys.yaml"
+    keys.write_text("developers: {ci-dev: {}}\ncustomers: {ci-office: {}}\n")
+    with LiveServer("--keys", str(keys), "--strict-keys") as server, server.session() as session:
+        listed = session.get(f"{server.api}/tasks/1408",
+                             headers={"Authorization": "ODFHIR ci-dev/ci-office"})
+        unlisted = session.get(f"{server.api}/tasks/1408",
+                               headers={"Authorization": "ODFHIR ci-dev/stranger"})
+    assert listed.status_code == 200
+    assert (unlisted.status_code, unlisted.json()) == (401, "Customer key is invalid or disabled.")
+    assert unlisted.headers["WWW-Authenticate"].startswith("ODFHIR")
+
+
+def test_serve_port_in_use_is_a_clear_error():
+    with LiveServer() as server:
+        port = server.url.rsplit(":", 1)[1]
+        # a subprocess: waitress leaks the socket it failed to bind
+        result = subprocess.run([sys.executable, "-m", "mockserver", "serve", "--port", port],
+                                capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert f"Error: cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
