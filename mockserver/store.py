@@ -12,6 +12,7 @@ import calendar
 import enum
 import itertools
 import re
+import sys
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field, fields, replace
@@ -366,7 +367,7 @@ class TaskTable:
         matches = (t for t in tasks
                    if (since is None or t.DateTimeOriginal >= since)
                    and all(getattr(t, k) == v for k, v in filters.items()))
-        return list(itertools.islice(matches, offset, offset + limit))
+        return _page(matches, offset, limit)
 
 
 # --- datasets and offices -------------------------------------------------------------
@@ -401,7 +402,8 @@ def _key_needs_type(values: Mapping[str, Any]) -> None:
 
 
 def _page(items: Iterable, offset: int, limit: int) -> list:
-    return list(itertools.islice(items, offset, offset + limit))
+    # islice takes indexes up to sys.maxsize only, and Offset + Limit may exceed it
+    return list(itertools.islice(items, offset, min(offset + limit, sys.maxsize)))
 
 
 class Office:
