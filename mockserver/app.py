@@ -8,6 +8,7 @@ from typing import Any, Mapping
 from flask import Flask, Response, g, request
 
 from . import errors, fixtures
+from .openapi import docs
 from .routes import api
 from .store import LOCAL_PAGE_CAP, PAGE_CAP, Registry
 
@@ -35,6 +36,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         page_cap=LOCAL_PAGE_CAP if app.config["LOCAL_API"] else PAGE_CAP)
     errors.register(app)
     app.register_blueprint(api)
+    app.register_blueprint(docs)  # GET /openapi.yaml
 
     @app.before_request
     def _start_timer() -> None:

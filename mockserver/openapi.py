@@ -128,7 +128,6 @@ def _wire_format(self: Any, field: fields.Field, **kwargs: Any) -> dict[str, Any
     return {}
 
 
-@lru_cache(maxsize=None)
 def _request_schemas() -> tuple[type[Schema], ...]:
     return (*PATH_SCHEMAS.values(), *(c.query for c in CONTRACTS.values()),
             *(c.body for c in CONTRACTS.values() if c.body))
