@@ -226,7 +226,8 @@ def build() -> dict[str, Any]:
 
 def _tighten(doc: dict[str, Any]) -> dict[str, Any]:
     """Rules the plugin does not write: every response field is always present and there
-    are no others; bodies state which fields need which (unknown body fields are ignored)."""
+    are no others; bodies state which fields need which (unknown body fields are ignored),
+    query parameters in words (OpenAPI cannot relate two parameters)."""
     responses = {_component(c.response) for c in CONTRACTS.values()}
     for name, schema in doc["components"]["schemas"].items():
         properties = schema.get("properties", {})
@@ -239,6 +240,13 @@ def _tighten(doc: dict[str, Any]) -> dict[str, Any]:
                      if k in properties and set(v) <= set(properties)}
             if rules:
                 schema["dependentRequired"] = rules
+    for item in doc["paths"].values():
+        for operation in item.values():
+            names = {p["name"] for p in operation["parameters"]}
+            for parameter in operation["parameters"]:
+                needs = DEPENDENT_REQUIRED.get(parameter["name"], [])
+                if needs and set(needs) <= names:
+                    parameter["description"] = f"Needs {' and '.join(needs)} (else 400)."
     return doc
 
 
