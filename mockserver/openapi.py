@@ -133,6 +133,17 @@ def _request_schemas() -> tuple[type[Schema], ...]:
             *(c.body for c in CONTRACTS.values() if c.body))
 
 
+# the request examples of apitasks.md; they work against the default fixtures
+BODY_EXAMPLES: dict[type[Schema], dict[str, Any]] = {
+    TaskCreateSchema: {"TaskListNum": 3842,
+                       "Descript": "Please attach the Insurance card and info for this patient.",
+                       "UserNum": 12, "KeyNum": 73, "ObjectType": "Patient",
+                       "DateTimeEntry": "2022-10-12 08:00:00", "PriorityDefNum": 90,
+                       "DescriptOverride": "Patient insurance task"},
+    TaskUpdateSchema: {"TaskStatus": "Done", "DateTimeEntry": "2023-01-12 08:00:00",
+                       "PriorityDefNum": 90},
+}
+
 # store._key_needs_type: a KeyNum means nothing without its ObjectType (400 otherwise)
 DEPENDENT_REQUIRED = {"KeyNum": ["ObjectType"]}
 ERROR = {"$ref": "#/components/schemas/Error"}
@@ -240,6 +251,8 @@ def _tighten(doc: dict[str, Any]) -> dict[str, Any]:
                      if k in properties and set(v) <= set(properties)}
             if rules:
                 schema["dependentRequired"] = rules
+    for body, example in BODY_EXAMPLES.items():
+        doc["components"]["schemas"][_component(body)]["examples"] = [example]
     for item in doc["paths"].values():
         for operation in item.values():
             names = {p["name"] for p in operation["parameters"]}

@@ -122,3 +122,11 @@ def test_openapi_date_pattern_is_the_calendar(year, month, day):
     except ValueError:
         valid = False
     assert bool(re.fullmatch(DATE_PATTERN, f"{year:04d}-{month:02d}-{day:02d}")) == valid
+
+
+def test_openapi_body_examples_work_on_the_default_fixtures(api):
+    schemas = openapi.build()["components"]["schemas"]
+    created = api.post("/tasks", json=schemas["TaskCreate"]["examples"][0])
+    assert created.status_code == 201, created.get_json()
+    updated = api.put("/tasks/6857", json=schemas["TaskUpdate"]["examples"][0])
+    assert updated.status_code == 200, updated.get_json()
