@@ -163,6 +163,11 @@ def _operations() -> list[tuple[str, str, str, Any]]:
     return found
 
 
+def _url_pattern(path: str) -> str:
+    """A regex for the end of an absolute URL of *path* with any integer parameters."""
+    return re.sub(r"\\{\w+\\}", "[0-9]+", re.escape(f"{api.url_prefix}{path}")) + "$"
+
+
 def _json(schema: Any, **extra: Any) -> dict[str, Any]:
     return {"content": {MEDIA_TYPE: {"schema": schema, **extra}}}
 
@@ -182,8 +187,7 @@ def _operation(path: str, name: str, view: Any, paths: dict[str, str]) -> dict[s
         success["headers"] = {"Location": {
             "description": "The new record's URL (its getTask operation)", "required": True,
             "schema": {"type": "string", "format": "uri",
-                       "pattern": re.escape(f"{api.url_prefix}{paths['getTask']}").replace(
-                           re.escape("{TaskNum}"), "[0-9]+") + "$"}}}
+                       "pattern": _url_pattern(paths["getTask"])}}}
     if contract.links:
         success["links"] = {target: {"operationId": target, "parameters": {"TaskNum": source}}
                             for target, source in contract.links.items()}

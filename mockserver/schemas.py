@@ -59,8 +59,10 @@ _DOTNET_TOKENS: dict[str, Callable[[datetime], str]] = {
 # The strings compile_format accepts, as one regex for the OpenAPI document: literals
 # (quoted text, a quote that never closes, \x, a non-specifier character) and at least one
 # token, each a maximal run of its letter. tests/test_openapi.py checks the two agree.
-_FORMAT_TOKEN = r"(?:yyyy(?!y)|yy(?!y)|MM?(?!M)|dd?(?!d)|HH?(?!H)|hh?(?!h)|mm(?!m)|ss(?!s)|tt(?!t))"
-_FORMAT_LITERAL = r"""(?:'[^']*'|"[^"]*"|'(?![^']*')|"(?![^"]*")|\\[\s\S]|\\$|[^'"\\dfFghHKmMstyz])"""
+_FORMAT_TOKEN = (r"(?:yyyy(?!y)|yy(?!y)|MM?(?!M)|dd?(?!d)|HH?(?!H)|hh?(?!h)"
+                 r"|mm(?!m)|ss(?!s)|tt(?!t))")
+_FORMAT_LITERAL = (r"""(?:'[^']*'|"[^"]*"|'(?![^']*')|"(?![^"]*")"""
+                   r"""|\\[\s\S]|\\$|[^'"\\dfFghHKmMstyz])""")
 FORMAT_STRING_PATTERN = rf"^{_FORMAT_LITERAL}*{_FORMAT_TOKEN}(?:{_FORMAT_LITERAL}|{_FORMAT_TOKEN})*$"
 
 
