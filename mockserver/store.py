@@ -12,7 +12,6 @@ import calendar
 import enum
 import itertools
 import re
-import sys
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field, fields, replace
@@ -280,6 +279,11 @@ def next_due(task: Task) -> datetime:
     return base + timedelta(days=7 - base.weekday() + days[0], weeks=every - 1)
 
 
+def _page(items: Iterable, offset: int, limit: int) -> list:
+    # two slices: offset + limit may exceed sys.maxsize, which islice refuses
+    return list(itertools.islice(itertools.islice(items, offset, None), limit))
+
+
 # --- the task table -------------------------------------------------------------------
 
 INDEXED = ("TaskListNum", "TaskStatus", "ObjectType", "KeyNum")
@@ -399,11 +403,6 @@ def _key_needs_type(values: Mapping[str, Any]) -> None:
     # apitasks: ObjectType is "Optional, unless KeyNum is specified"
     if values.get("KeyNum") is not None and values.get("ObjectType") is None:
         raise BadRequest("ObjectType is required when KeyNum is specified.")
-
-
-def _page(items: Iterable, offset: int, limit: int) -> list:
-    # islice takes indexes up to sys.maxsize only, and Offset + Limit may exceed it
-    return list(itertools.islice(items, offset, min(offset + limit, sys.maxsize)))
 
 
 class Office:
