@@ -31,6 +31,7 @@ from .schemas import (DATE_FORMAT, DATETIME_FORMAT, DATETIME_PATTERN, FORMAT_STR
 from .store import PERMISSIONS, ReminderType
 
 OPENAPI_VERSION = "3.1.0"
+TITLE = "Open Dental Tasks mock"
 SECURITY_SCHEME = "ODFHIR"
 DATETIME_FORMAT_NAME = "od-datetime"  # custom format; st_hooks.py registers its generator
 DATE_FORMAT_NAME = "od-date"
@@ -213,7 +214,7 @@ def _operation(path: str, name: str, view: Any, paths: dict[str, str]) -> dict[s
 def build() -> dict[str, Any]:
     """The OpenAPI document as a dict, in a stable key order."""
     plugin = MarshmallowPlugin()
-    spec = APISpec(title="Open Dental Tasks mock", version=_package_version(),
+    spec = APISpec(title=TITLE, version=_package_version(),
                    openapi_version=OPENAPI_VERSION, plugins=[plugin],
                    info={"description": DESCRIPTION}, servers=[{"url": api.url_prefix}],
                    security=[{SECURITY_SCHEME: []}])
