@@ -1,7 +1,6 @@
 """Schemathesis fuzzes every operation of the committed openapi.yaml against the app.
 
-All checks run (the built-ins and mockserver.st_hooks' declared_error_message), in every
-phase: examples, coverage, fuzzing (positive and negative data), and the stateful phase
+All checks run (the built-ins and the two of mockserver.st_hooks), in every phase: examples, coverage, fuzzing (positive and negative data), and the stateful phase
 over the document's links. The app runs in-process and every run starts from fresh
 offices, so a run is repeatable; MOCKSERVER_FUZZ_EXAMPLES raises the budget (default 25
 examples per operation and 25 stateful scenarios) for a deep run.
@@ -19,7 +18,7 @@ from mockserver import create_app
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = int(os.environ.get("MOCKSERVER_FUZZ_EXAMPLES", "25"))
 
-# the toml names the hooks module (custom format, check, hooks) and the auth; the same
+# the toml names the hooks module (custom format, checks, hooks) and the auth; the same
 # file drives `schemathesis run` against a live server
 schema = schemathesis.openapi.from_path(
     ROOT / "openapi.yaml", config=schemathesis.Config.from_path(ROOT / "schemathesis.toml"))
