@@ -1,7 +1,8 @@
 """Schemathesis fuzzes every operation of the committed openapi.yaml against the app.
 
-All checks run (the built-ins and the two of mockserver.st_hooks), in every phase: examples, coverage, fuzzing (positive and negative data), and the stateful phase
-over the document's links. The app runs in-process and every run starts from fresh
+All checks run (the built-ins and the two of mockserver.st_hooks), in every phase:
+examples, coverage, fuzzing (positive and negative data), and the stateful phase over
+the document's links. The app runs in-process and every run starts from fresh
 offices, so a run is repeatable; MOCKSERVER_FUZZ_EXAMPLES raises the budget (default 25
 examples per operation and 25 stateful scenarios) for a deep run.
 """
