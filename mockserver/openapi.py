@@ -222,7 +222,8 @@ def build() -> dict[str, Any]:
     spec.components.security_scheme(SECURITY_SCHEME, {
         "type": "apiKey", "in": "header", "name": "Authorization",
         "description": f"`{AUTH_FORMAT}`; GETs need ReadAll, POST and PUT AllOthers."})
-    spec.components.schema("Error", {"type": "string", "description": "An error message"})
+    spec.components.schema("Error", {"type": "string", "minLength": 1,
+                                     "description": "An error message"})
     for schema in dict.fromkeys(s for c in CONTRACTS.values() for s in (c.response, c.body) if s):
         spec.components.schema(_component(schema), schema=schema)
     spec.components.response("BadRequest", {"description": BAD_REQUEST, **_json(ERROR)})
