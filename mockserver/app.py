@@ -8,6 +8,7 @@ from typing import Any, Mapping
 from flask import Flask, Response, g, request
 
 from . import admin, errors, fixtures, persist
+from .openapi import docs
 from .routes import api
 from .store import LOCAL_PAGE_CAP, PAGE_CAP, Registry
 
@@ -43,6 +44,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         journal.open(registry)  # replays the offices of the last run
     errors.register(app)
     app.register_blueprint(api)
+    app.register_blueprint(docs)  # GET /openapi.yaml
 
     @app.before_request
     def _start_timer() -> None:

@@ -1,10 +1,13 @@
-"""The ``mockserver`` command: serve the API on waitress, check fixtures."""
+"""The ``mockserver`` command: serve the API on waitress, check fixtures, print the OpenAPI
+document."""
 from __future__ import annotations
 
+import difflib
 import logging
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import click
@@ -151,3 +154,35 @@ def check_fixtures(folder: str) -> None:
         raise click.ClickException(str(exc)) from None
     counts = ", ".join(f"{len(rows)} {kind}" for kind, rows in dataset.records.items())
     click.echo(f"{folder}: OK ({counts}; version {dataset.version})")
+
+
+@main.command("openapi")
+@click.option("--check", "check_path", is_flag=False, flag_value="openapi.yaml", default=None,
+              type=click.Path(dir_okay=False), metavar="[PATH]",
+              help="Exit 1 if PATH (default openapi.yaml) differs from the generated document.")
+@click.option("--output", "output_path", type=click.Path(dir_okay=False, writable=True),
+              help="Write the document to this file instead of printing it.")
+def openapi_command(check_path: str | None, output_path: str | None) -> None:
+    """Print the OpenAPI document generated from the code (or check or write a copy)."""
+    from .openapi import render
+
+    document = render()
+    if check_path is not None:
+        path = Path(check_path)
+        if not path.is_file():
+            raise click.ClickException(f"{path} does not exist; write it with "
+                                       f"`mockserver openapi --output {path}`.")
+        committed = path.read_text(encoding="utf-8")
+        if committed != document:
+            diff = difflib.unified_diff(committed.splitlines(), document.splitlines(),
+                                        f"{path} (committed)", "generated", lineterm="", n=1)
+            shown = "\n".join(list(diff)[:40])
+            raise click.ClickException(
+                f"{path} is out of date: the code generates a different document. "
+                f"Regenerate it with `mockserver openapi --output {path}`.\n{shown}")
+        click.echo(f"{path}: up to date")
+    elif output_path is not None:
+        Path(output_path).write_text(document, encoding="utf-8")
+        click.echo(f"wrote {output_path}")
+    else:
+        click.echo(document, nl=False)

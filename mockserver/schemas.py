@@ -24,8 +24,15 @@ REQUIRED = "is required."
 INVALID = "is invalid."
 DATE_FORMAT = "yyyy-MM-dd"
 DATETIME_FORMAT = "yyyy-MM-dd HH:mm:ss"
-DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
-DATETIME_PATTERN = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$"
+# Exactly the dates datetime accepts (years 0001-9999, leap days included), ASCII digits
+# only: the server validates with these and the OpenAPI document publishes them, so a
+# generated value matches the pattern if and only if the server accepts it.
+_YEAR = r"(?:[1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])"
+_LEAP_YEAR = r"(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)"
+_MONTH_DAY = (r"(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])"
+              r"|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)")
+DATE_PATTERN = rf"^(?:{_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29)$"
+DATETIME_PATTERN = DATE_PATTERN[:-1] + r" (?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$"
 DEFINITION_CATEGORIES = {1: "AdjTypes", 2: "ApptConfirmed", 3: "ApptProcsQuickAdd",
                          TASK_PRIORITIES: "TaskPriorities"}
 
@@ -48,6 +55,16 @@ _DOTNET_TOKENS: dict[str, Callable[[datetime], str]] = {
     "ss": lambda d: f"{d.second:02d}",
     "tt": lambda d: "AM" if d.hour < 12 else "PM",
 }
+
+
+# The strings compile_format accepts, as one regex for the OpenAPI document: literals
+# (quoted text, a quote that never closes, \x, a non-specifier character) and at least one
+# token, each a maximal run of its letter. tests/test_openapi.py checks the two agree.
+_FORMAT_TOKEN = (r"(?:yyyy(?!y)|yy(?!y)|MM?(?!M)|dd?(?!d)|HH?(?!H)|hh?(?!h)"
+                 r"|mm(?!m)|ss(?!s)|tt(?!t))")
+_FORMAT_LITERAL = (r"""(?:'[^']*'|"[^"]*"|'(?![^']*')|"(?![^"]*")"""
+                   r"""|\\[\s\S]|\\$|[^'"\\dfFghHKmMstyz])""")
+FORMAT_STRING_PATTERN = rf"^{_FORMAT_LITERAL}*{_FORMAT_TOKEN}(?:{_FORMAT_LITERAL}|{_FORMAT_TOKEN})*$"
 
 
 @lru_cache(maxsize=256)
@@ -157,12 +174,8 @@ class _OdTemporal(fields.Field):
                 found = RelativeTime.parse(value, as_date=self.kind == "date")
                 if found is not None:
                     return found
-            if re.fullmatch(self.pattern, value):
-                numbers = [int(n) for n in re.findall(r"\d+", value)]
-                try:
-                    return self._build(numbers)
-                except ValueError:
-                    pass
+            if re.fullmatch(self.pattern, value):  # the pattern admits only real dates
+                return self._build([int(n) for n in re.findall(r"[0-9]+", value)])
         raise self.make_error("invalid")
 
     def _build(self, numbers: list[int]) -> Any:
@@ -172,7 +185,7 @@ class _OdTemporal(fields.Field):
 class OdDate(_OdTemporal):
     """A date as "yyyy-MM-dd"; unset is 0001-01-01."""
 
-    default_format, pattern, kind = DATE_FORMAT, r"\d{4}-\d{2}-\d{2}", "date"
+    default_format, pattern, kind = DATE_FORMAT, DATE_PATTERN, "date"
     default_error_messages = {"invalid": f"format must be {DATE_FORMAT}",
                               "null": f"format must be {DATE_FORMAT}"}
 
@@ -183,7 +196,7 @@ class OdDate(_OdTemporal):
 class OdDateTime(_OdTemporal):
     """A local datetime as "yyyy-MM-dd HH:mm:ss"; unset is 0001-01-01 00:00:00."""
 
-    default_format, pattern, kind = DATETIME_FORMAT, r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", "datetime"
+    default_format, pattern, kind = DATETIME_FORMAT, DATETIME_PATTERN, "datetime"
     default_error_messages = {"invalid": f"format must be {DATETIME_FORMAT}",
                               "null": f"format must be {DATETIME_FORMAT}"}
 
@@ -378,7 +391,8 @@ class TaskUpdateSchema(OdSchema):
 # query strings and paths
 
 class TaskNumPath(OdSchema):
-    TaskNum = QueryInteger(required=True)
+    TaskNum = QueryInteger(required=True, metadata={"description": "The task's primary key",
+                                                    "example": 1408})  # in the default fixtures
 
 
 class FormatQuery(OdSchema):

@@ -1,0 +1,134 @@
+"""The OpenAPI document: valid, generated from the code, committed up to date, served."""
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from flask.testing import FlaskClient
+from hypothesis import example, given, settings, strategies as st
+from openapi_spec_validator import validate
+
+from mockserver import openapi
+from mockserver.cli import main
+from mockserver.routes import api
+from mockserver.schemas import (DATE_PATTERN, FORMAT_STRING_PATTERN, OdString,
+                                TaskCreateSchema, compile_format)
+
+COMMITTED = Path(__file__).resolve().parent.parent / "openapi.yaml"
+
+
+@pytest.fixture
+def regenerate():
+    """Clears the rendered document's cache before and after a test that changes the code."""
+    openapi.render.cache_clear()
+    yield
+    openapi.render.cache_clear()
+
+
+def test_openapi_document_is_valid():
+    validate(openapi.build())
+
+
+def test_openapi_covers_every_api_view(app):
+    views = {rule.endpoint.removeprefix(f"{api.name}.") for rule in app.url_map.iter_rules()
+             if rule.endpoint.startswith(f"{api.name}.")}
+    operations = {op["operationId"] for item in openapi.build()["paths"].values()
+                  for op in item.values()}
+    assert views == operations == set(openapi.CONTRACTS)
+
+
+def test_openapi_check_passes_on_committed_file():
+    result = CliRunner().invoke(main, ["openapi", "--check", str(COMMITTED)])
+    assert result.exit_code == 0, result.output
+    assert "up to date" in result.output
+
+
+def test_openapi_check_fails_on_a_stale_copy(tmp_path):
+    stale = tmp_path / "openapi.yaml"
+    stale.write_text(COMMITTED.read_text().replace("Task not found.", "No such task."))
+    result = CliRunner().invoke(main, ["openapi", "--check", str(stale)])
+    assert result.exit_code == 1
+    assert "is out of date" in result.output
+    assert "+                  value: Task not found." in result.output
+
+
+def test_openapi_check_fails_after_an_unregenerated_schema_change(monkeypatch, regenerate):
+    # as if someone added a field to TaskCreateSchema in schemas.py and forgot to regenerate
+    monkeypatch.setitem(TaskCreateSchema._declared_fields, "Color", OdString())
+    result = CliRunner().invoke(main, ["openapi", "--check", str(COMMITTED)])
+    assert result.exit_code == 1
+    assert "+        Color:" in result.output
+
+
+def test_openapi_output_writes_the_document(tmp_path):
+    target = tmp_path / "spec.yaml"
+    result = CliRunner().invoke(main, ["openapi", "--output", str(target)])
+    assert result.exit_code == 0, result.output
+    assert target.read_text() == COMMITTED.read_text()
+
+
+def test_openapi_print_is_the_document():
+    result = CliRunner().invoke(main, ["openapi"])
+    assert result.exit_code == 0
+    assert result.output == COMMITTED.read_text()
+
+
+def test_openapi_yaml_is_served_without_auth(app):
+    # a plain client: the shared one may insist on JSON, and the YAML is no API answer
+    response = FlaskClient(app, app.response_class).get("/openapi.yaml")
+    assert response.status_code == 200
+    assert response.mimetype == "application/yaml"
+    assert yaml.safe_load(response.get_data(as_text=True)) == yaml.safe_load(COMMITTED.read_text())
+
+
+def test_openapi_declares_what_the_brief_asks():
+    doc = openapi.build()
+    post = doc["paths"]["/tasks"]["post"]["responses"]["201"]
+    assert post["headers"]["Location"]["required"] is True
+    assert set(post["links"]) == {"getTask", "updateTask"}
+    create = doc["components"]["schemas"]["TaskCreate"]
+    assert create["dependentRequired"] == {"KeyNum": ["ObjectType"]}
+    task_num = doc["paths"]["/tasks/{TaskNum}"]["get"]["parameters"][0]
+    assert task_num["schema"]["maximum"] == 2**63 - 1 and task_num["schema"]["example"] == 1408
+    assert doc["components"]["securitySchemes"]["ODFHIR"]["name"] == "Authorization"
+
+
+def _accepted(text: str) -> bool:
+    try:
+        compile_format.__wrapped__(text)
+    except ValueError:
+        return False
+    return True
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(alphabet="yMdHhmstfzgKFaxX'\"\\ -/:\n", max_size=10))
+def test_openapi_format_string_pattern_is_the_parser(text):
+    # the document's pattern must accept exactly what the server accepts (ST201/ST202)
+    assert bool(re.search(FORMAT_STRING_PATTERN, text)) == _accepted(text)
+
+
+@given(st.integers(0, 9999), st.integers(0, 13), st.integers(0, 32))
+@example(2000, 2, 29)
+@example(1900, 2, 29)
+@example(4, 2, 29)
+@example(0, 1, 1)
+@example(9999, 12, 31)
+def test_openapi_date_pattern_is_the_calendar(year, month, day):
+    try:
+        valid = bool(date(year, month, day))
+    except ValueError:
+        valid = False
+    assert bool(re.fullmatch(DATE_PATTERN, f"{year:04d}-{month:02d}-{day:02d}")) == valid
+
+
+def test_openapi_body_examples_work_on_the_default_fixtures(api):
+    schemas = openapi.build()["components"]["schemas"]
+    created = api.post("/tasks", json=schemas["TaskCreate"]["examples"][0])
+    assert created.status_code == 201, created.get_json()
+    updated = api.put("/tasks/6857", json=schemas["TaskUpdate"]["examples"][0])
+    assert updated.status_code == 200, updated.get_json()
