@@ -30,6 +30,8 @@ class LiveServer:
             self.stderr.close()
             raise RuntimeError(message) from None
         self.api = self.url + "/api/v1"
+        # the banner's second line: a ready-to-paste curl command
+        self.curl = self.proc.stdout.readline().strip().removeprefix("Try: ")
 
     def errors(self) -> str:
         """What the process wrote to stderr so far."""

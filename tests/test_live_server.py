@@ -1,95 +1,36 @@
 """The real thing: ``mockserver serve --port 0`` in a subprocess, driven over loopback."""
 import json
 import os
-import queue
 import shlex
 import shutil
 import subprocess
-import sys
-import threading
 
 import pytest
-import requests
 
 from conftest import TASK_FIELDS
+from liveserver import LiveServer
 
 WAIT = 20  # seconds: upper bound of every wait on the subprocess, never a measurement
-BANNER = "Open Dental Tasks mock listening on "
 NO_PROXY_ENV = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
 
 
-class Lines:
-    """The lines of a subprocess stream, collected by a daemon thread (reads never hang)."""
-
-    def __init__(self, stream):
-        self._queue: queue.Queue = queue.Queue()
-        self._stream = stream
-        self.seen: list[str] = []
-        self._thread = threading.Thread(target=self._pump, args=(stream,), daemon=True)
-        self._thread.start()
-
-    def _pump(self, stream):
-        for line in stream:
-            self._queue.put(line.rstrip("\n"))
-        self._queue.put(None)  # end of stream
-
-    def until(self, predicate) -> str:
-        """The next line matching *predicate*; fails after WAIT seconds or at end of stream."""
-        while True:
-            try:
-                line = self._queue.get(timeout=WAIT)
-            except queue.Empty:
-                pytest.fail(f"no matching line within {WAIT}s; seen: {self.seen}")
-            if line is None:
-                pytest.fail(f"stream ended; seen: {self.seen}")
-            self.seen.append(line)
-            if predicate(line):
-                return line
-
-    def rest(self) -> list[str]:
-        """Every line up to the end of the stream (once the process has exited), then close it."""
-        self._thread.join(timeout=WAIT)
-        while not self._queue.empty():
-            line = self._queue.get_nowait()
-            if line is not None:
-                self.seen.append(line)
-        self._stream.close()
-        return self.seen
-
-
-class Server:
-    """A running ``mockserver serve`` subprocess: its URL, stdout and stderr lines."""
+class Server(LiveServer):
+    """A live ``serve`` with a session for the office "office" and the API URL as ``url``."""
 
     def __init__(self, *args: str):
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "mockserver", "serve", "--port", "0", *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=NO_PROXY_ENV)
-        self.stdout, self.stderr = Lines(self.process.stdout), Lines(self.process.stderr)
-        self.url = self.stdout.until(lambda line: line.startswith(BANNER))[len(BANNER):]
-        self.curl = self.stdout.until(lambda line: line.startswith("Try: curl "))[len("Try: "):]
-        self.http = requests.Session()
-        self.http.trust_env = False  # loopback only: never through a proxy
-        self.http.headers.update({"Authorization": "ODFHIR live/office", "Content-Type": "application/json"})
+        super().__init__(*args, command=("serve",))
+        self.url = self.api
+        self.http = self.session("office")
 
-    def stop(self) -> list[str]:
-        """End the server (idempotent); returns everything it wrote to stderr."""
-        self.http.close()
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=WAIT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=WAIT)
-        self.stdout.rest()
-        return self.stderr.rest()
+    def access_log(self) -> list[str]:
+        # written (line-buffered) in after_request, so before the client has its response
+        return [line for line in self.errors().splitlines() if "mockserver.access" in line]
 
 
 @pytest.fixture(scope="module")
-def server(request):
-    started = Server("--quiet")
-    request.addfinalizer(started.stop)
-    return started
+def server():
+    with Server("--quiet") as started:
+        yield started
 
 
 def check(response, status):
@@ -142,16 +83,14 @@ def test_live_banner_curl_line_works_as_written(server):
     assert list(task) == TASK_FIELDS and task["TaskNum"] == 1408
 
 
-def test_live_access_log_on_stderr_unless_quiet(request):
-    loud = Server()
-    request.addfinalizer(loud.stop)
-    check(loud.http.get(f"{loud.url}/tasks/1408", params={"Limit": 1}, timeout=WAIT), 200)
-    line = loud.stderr.until(lambda text: "mockserver.access" in text)
+def test_live_access_log_on_stderr_unless_quiet():
+    with Server() as loud:
+        check(loud.http.get(f"{loud.url}/tasks/1408", params={"Limit": 1}, timeout=WAIT), 200)
+        [line] = loud.access_log()
     assert '127.0.0.1 "GET /api/v1/tasks/1408?Limit=1" 200 ' in line and line.endswith("ms")
 
 
-def test_live_quiet_has_no_access_log(request):
-    quiet = Server("--quiet")
-    request.addfinalizer(quiet.stop)
-    check(quiet.http.get(f"{quiet.url}/tasks/1408", timeout=WAIT), 200)
-    assert not [line for line in quiet.stop() if "mockserver.access" in line]
+def test_live_quiet_has_no_access_log():
+    with Server("--quiet") as quiet:
+        check(quiet.http.get(f"{quiet.url}/tasks/1408", timeout=WAIT), 200)
+        assert quiet.access_log() == []
