@@ -80,3 +80,17 @@ def check_fixtures(folder: str) -> None:
         raise click.ClickException(str(exc)) from None
     counts = ", ".join(f"{len(rows)} {kind}" for kind, rows in dataset.records.items())
     click.echo(f"{folder}: OK ({counts}; version {dataset.version})")
+
+
+@main.command("generate-fixtures")
+@click.option("--tasks", "count", default=1000, show_default=True, type=click.IntRange(0, 10_000_000),
+              help="Number of tasks.")
+@click.option("--output", required=True, type=click.Path(file_okay=False),
+              help="Folder to write the YAML files into (created if needed).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Random seed (same seed, same files).")
+def generate_fixtures(count: int, output: str, seed: int) -> None:
+    """Write a synthetic fixtures folder with relative timestamps over the last 60 days."""
+    from .generate import generate, write_dir
+
+    write_dir(generate(count, seed), output)
+    click.echo(f"{output}: {count} tasks (seed {seed})")

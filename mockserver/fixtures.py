@@ -35,7 +35,12 @@ class FixtureError(ValueError):
     """A fixture set, state import or keys file that does not validate."""
 
 
-class _Loader(yaml.SafeLoader):
+# libyaml's parser when PyYAML has it: three times faster on 100,000 tasks (bench/),
+# with the same safe constructor and the same resolvers as the pure-Python one.
+_SafeBase = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_SafeBase):
     """Safe YAML that keeps dates and true/false as strings, exactly as on the wire."""
 
 
@@ -48,7 +53,7 @@ _Loader.yaml_implicit_resolvers = {
 def read_yaml(text: str | bytes, origin: str) -> Any:
     """Parse YAML safely (no object tags); FixtureError naming *origin* if it is not YAML."""
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a (C)SafeLoader
     except yaml.YAMLError as exc:
         raise FixtureError(f"{origin}: not valid YAML: {exc}") from None
 
