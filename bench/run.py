@@ -120,10 +120,11 @@ class Server:
                 self.log.seek(0)
                 raise RuntimeError(f"{self.name} exited: {self.log.read().decode()[-2000:]}")
             try:
-                with urllib.request.urlopen(probe, timeout=5) as response:
+                # the first request may build the office (all tasks): a long timeout
+                with urllib.request.urlopen(probe, timeout=timeout) as response:
                     if response.status == 200:
                         return time.perf_counter() - started
-            except (urllib.error.URLError, ConnectionError):
+            except (urllib.error.URLError, ConnectionError):  # not listening yet
                 time.sleep(0.005)
         raise RuntimeError(f"{self.name} did not answer within {timeout} s")
 
