@@ -324,7 +324,8 @@ class TaskTable:
         return self._rows.get(num)
 
     def max_num(self) -> int:
-        return max(self._rows, default=0)
+        """The largest TaskNum (0 when empty): the last row, as rows arrive in TaskNum order."""
+        return next(reversed(self._rows), 0)
 
     def _add(self, task: Task) -> None:
         if self._rows and task.TaskNum <= next(reversed(self._rows)):
@@ -623,6 +624,10 @@ class Registry:
                                   and abs(now - self._seed[0]) > self.SEED_REUSE):
             self._seed = (now, self.dataset.materialize(now))
         return self._seed[1]
+
+    def warm(self) -> None:
+        """Resolve the seed's records now rather than on the first request."""
+        self._tables(Clock().now())
 
     def new_office(self, key: str, dataset: Dataset | None = None,
                    clock: Clock | None = None) -> Office:

@@ -4,8 +4,10 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
+import yaml
 from hypothesis import given, settings, strategies as st
 
+from mockserver.fixtures import FixtureError, _Loader, default_dir, read_yaml
 from mockserver.schemas import (DATE_FORMAT, DATETIME_FORMAT, ISO_FORMATTERS, DefinitionSchema,
                                 FormatQuery, TaskNumPath, TaskQuery, TaskSchema, compile_format,
                                 dump, load)
@@ -55,3 +57,28 @@ def test_listTasks_dump_equals_marshmallow_dump(task_rows, definition_rows, fmt)
         assert dump(schema, rows, fmt, many=True) == reference.dump(rows)
         for row in rows:
             assert list(dump(schema, row, fmt)) == list(reference.dump([row])[0])  # key order
+
+
+YAML_CASES = [
+    "", "# nothing\n", "- 1\n- two\n- {a: 2024-01-01, b: true, c: [1, 2]}\n", "[1, 2]\n",
+    "- &x {a: 1}\n- *x\n- b: *x\n", "&top [1, *top]\n", "!!seq [1]\n", "- !!str 1\n",
+    "a: 1\n", "plain\n", "--- [1]\n...\n", "- 1\n--- [2]\n", "- [1\n", "- a: 1\n  a: 2\n",
+    "- !!python/object:os.system x\n", "- *nope\n",
+]
+
+
+@pytest.mark.parametrize("text", YAML_CASES)
+def test_read_yaml_lists_item_by_item_equal_whole_document(text):
+    try:
+        whole = yaml.load(text, Loader=_Loader)  # noqa: S506 - a (C)SafeLoader
+    except yaml.YAMLError:
+        with pytest.raises(FixtureError, match="not valid YAML"):
+            read_yaml(text, "case")
+    else:
+        assert repr(read_yaml(text, "case")) == repr(whole)  # repr: one case is recursive
+
+
+def test_read_yaml_default_fixtures_equal_whole_documents():
+    for file in default_dir().glob("*.yaml"):
+        text = file.read_text(encoding="utf-8")
+        assert read_yaml(text, file.name) == yaml.load(text, Loader=_Loader)  # noqa: S506
