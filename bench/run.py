@@ -107,7 +107,11 @@ class Server:
         started = time.perf_counter()
         self.process = subprocess.Popen(command, env={**os.environ, **(env or {})}, cwd=ROOT,
                                         stdout=subprocess.DEVNULL, stderr=self.log)
-        self.ready_s = self._wait_ready(started)
+        try:
+            self.ready_s = self._wait_ready(started)
+        except BaseException:
+            self.stop()
+            raise
 
     @property
     def url(self) -> str:
