@@ -52,6 +52,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     @app.after_request
     def _access_log(response: Response) -> Response:
+        if not access_log.isEnabledFor(logging.INFO):  # --quiet: skip building the line
+            return response
         elapsed = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
         access_log.info('%s "%s %s" %s %.1fms', request.remote_addr, request.method,
                         request.full_path.rstrip("?"), response.status_code, elapsed)

@@ -1,0 +1,97 @@
+"""Synthetic fixture folders of any size, for benchmarks and scale tests.
+
+``generate(tasks, seed)`` builds documents in the fixture format (the same one
+``mockserver check-fixtures`` validates); ``write_dir`` writes them as YAML files.
+Timestamps are relative (``now-12d3h``) so the 14-day default window of GET /tasks
+always sees the same share of tasks, whenever the dataset is loaded.
+"""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .store import DEFAULT_VERSION, TASK_PRIORITIES, TASK_STATUSES
+
+SPREAD_DAYS = 60  # DateTimeOriginal is spread evenly over the last SPREAD_DAYS days
+TASKS_PER_LIST = 125  # one list and one status inside the 14-day window: 125 x 14/60 x 1/3 ≈ 10 tasks
+FIRST_TASKNUM = 1000
+PRIORITIES = [(1, "Urgent", "", 0), (2, "Normal", "D", 1), (3, "Low", "", 2), (4, "Reminder", "R", 3)]
+DESCRIPTIONS = ("Call back about the balance.", "Verify insurance before the visit.",
+                "Order supplies for the hygiene room.", "Confirm the appointment by phone.",
+                "Scan the signed consent form.", "Update contact information.",
+                "Send the treatment plan by email.", "Follow up on the lab case.")
+LAST_NAMES = ("Anderson", "Moss", "Smith", "Jones", "Garcia", "Nguyen", "Patel", "Larson")
+FIRST_NAMES = ("Thomas", "Carrie", "Rebecca", "Brian", "Maria", "Linh", "Ravi", "Lynda")
+
+
+def _ago(minutes: int) -> str:
+    """A relative fixture timestamp *minutes* before now (``now-3d4h5m``)."""
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if not minutes:
+        return "now"
+    return "now-" + "".join(f"{n}{unit}" for n, unit in ((days, "d"), (hours, "h"), (mins, "m")) if n)
+
+
+def generate(tasks: int, seed: int = 0) -> dict[str, Any]:
+    """Fixture documents with *tasks* tasks and proportionate reference data.
+
+    One task list per TASKS_PER_LIST tasks, one user per 500, one patient per 10 and one
+    appointment per 20; a third of the tasks point to a patient, a sixth to an appointment.
+    """
+    rng = random.Random(seed)
+    n_lists = max(1, tasks // TASKS_PER_LIST)
+    n_users = max(2, tasks // 500)
+    n_patients = max(2, tasks // 10)
+    n_appointments = max(2, tasks // 20)
+    tasklists = [{"TaskListNum": i, "Descript": f"List {i}", "DateTimeEntry": _ago(400 * 24 * 60)}
+                 for i in range(1, n_lists + 1)]
+    userods = [{"UserNum": i, "UserName": f"user{i}", "userGroupNums": [1 + i % 3]}
+               for i in range(1, n_users + 1)]
+    patients = [{"PatNum": i, "LName": rng.choice(LAST_NAMES), "FName": rng.choice(FIRST_NAMES)}
+                for i in range(1, n_patients + 1)]
+    appointments = [{"AptNum": i, "PatNum": rng.randint(1, n_patients),
+                     "AptDateTime": _ago(rng.randint(0, SPREAD_DAYS * 24 * 60))}
+                    for i in range(1, n_appointments + 1)]
+    definitions = [{"DefNum": num, "Category": TASK_PRIORITIES, "ItemName": name,
+                    "ItemValue": value, "ItemOrder": order}
+                   for num, name, value, order in PRIORITIES]
+    rows = []
+    for i in range(tasks):
+        original = rng.randint(0, SPREAD_DAYS * 24 * 60)
+        row: dict[str, Any] = {
+            "TaskNum": FIRST_TASKNUM + i,
+            "TaskListNum": rng.randint(1, n_lists),
+            "Descript": rng.choice(DESCRIPTIONS),
+            "TaskStatus": rng.choice(TASK_STATUSES),
+            "DateTimeEntry": _ago(original),
+            "UserNum": rng.randint(1, n_users),
+            "PriorityDefNum": rng.choice(PRIORITIES)[0],
+            "DateTimeOriginal": _ago(original),
+            "SecDateTEdit": _ago(rng.randint(0, original)),
+        }
+        kind = rng.random()
+        if kind < 1 / 3:
+            row.update(ObjectType="Patient", KeyNum=rng.randint(1, n_patients))
+        elif kind < 1 / 2:
+            row.update(ObjectType="Appointment", KeyNum=rng.randint(1, n_appointments))
+        rows.append(row)
+    return {"tasks": rows, "tasklists": tasklists, "definitions": definitions,
+            "userods": userods, "patients": patients, "appointments": appointments,
+            "office": {"version": DEFAULT_VERSION}}
+
+
+def write_dir(documents: dict[str, Any], folder: str | Path) -> Path:
+    """Write fixture documents as ``<kind>.yaml`` files into *folder* (created if needed)."""
+    path = Path(folder)
+    path.mkdir(parents=True, exist_ok=True)
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    for kind, content in documents.items():
+        with open(path / f"{kind}.yaml", "w", encoding="utf-8") as out:
+            # one flow mapping per record: compact, and quick to parse
+            yaml.dump(content, out, Dumper=dumper, sort_keys=False, width=1 << 16,
+                      default_flow_style=None if kind != "office" else False)
+    return path

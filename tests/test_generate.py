@@ -1,0 +1,43 @@
+"""mockserver generate-fixtures: valid, deterministic, realistic synthetic datasets."""
+from __future__ import annotations
+
+from click.testing import CliRunner
+
+from mockserver import create_app
+from mockserver.cli import main
+from mockserver.fixtures import load_dir
+
+from conftest import Api
+
+
+def generate(folder, *args):
+    result = CliRunner().invoke(main, ["generate-fixtures", "--output", str(folder), *args])
+    assert result.exit_code == 0, result.output
+    return folder
+
+
+def test_generate_fixtures_writes_a_valid_deterministic_dataset(tmp_path):
+    first = generate(tmp_path / "a", "--tasks", "500", "--seed", "7")
+    again = generate(tmp_path / "b", "--tasks", "500", "--seed", "7")
+    other = generate(tmp_path / "c", "--tasks", "500", "--seed", "8")
+    assert [f.name for f in sorted(first.iterdir())] == [
+        "appointments.yaml", "definitions.yaml", "office.yaml", "patients.yaml",
+        "tasklists.yaml", "tasks.yaml", "userods.yaml"]
+    for file in first.iterdir():
+        assert file.read_bytes() == (again / file.name).read_bytes()
+    assert (first / "tasks.yaml").read_bytes() != (other / "tasks.yaml").read_bytes()
+    result = CliRunner().invoke(main, ["check-fixtures", str(first)])
+    assert result.exit_code == 0 and "500 tasks, 4 tasklists" in result.output
+    tasks = load_dir(first).records["tasks"]
+    assert {t["ObjectType"] for t in tasks if "ObjectType" in t} == {"Patient", "Appointment"}
+    assert len({t["TaskStatus"] for t in tasks}) == 3
+
+
+def test_listTasks_on_generated_data_sees_the_recent_quarter(tmp_path):
+    folder = generate(tmp_path, "--tasks", "1000")
+    api = Api(create_app({"TESTING": True, "FIXTURES": str(folder), "LOCAL_API": True}).test_client())
+    recent = api.get("/tasks", query={"Limit": 1000}).get_json()
+    assert 150 < len(recent) < 330  # 14 of 60 days: about 233
+    one_list = api.get("/tasks", query={"TaskListNum": 1, "TaskStatus": "New"}).get_json()
+    assert 1 <= len(one_list) <= 25  # "about 10", the benchmark's filtered list
+    assert {t["TaskListNum"] for t in one_list} == {1}

@@ -1,0 +1,104 @@
+"""TaskTable's indexes answer every list query exactly as a plain scan would (SPEC §3 GET /tasks).
+
+Property-based: random tables, random inserts and replaces (also after copy()), random
+filters, DateTimeOriginal bounds, Offset and Limit. Small value ranges so filters hit.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from hypothesis import given, settings, strategies as st
+
+from mockserver.store import OBJECT_TYPES, TASK_STATUSES, Task, TaskTable
+
+BASE = datetime(2024, 1, 1)
+SETTINGS = settings(max_examples=150, derandomize=True, deadline=None)
+
+moments = st.integers(0, 6).map(lambda d: BASE + timedelta(days=d))
+values = {
+    "TaskListNum": st.integers(0, 3),
+    "TaskStatus": st.sampled_from(TASK_STATUSES),
+    "ObjectType": st.sampled_from(OBJECT_TYPES),
+    "KeyNum": st.integers(0, 2),
+}
+# what a replace may change: every indexed field (DateTimeOriginal never changes in the store)
+changes = st.fixed_dictionaries({}, optional={**values, "Descript": st.text(max_size=3)})
+filters = st.fixed_dictionaries({}, optional=values)
+queries = st.tuples(filters, st.none() | moments, st.integers(0, 6), st.integers(1, 6))
+
+
+@st.composite
+def tables(draw) -> list[Task]:
+    """Tasks with distinct TaskNums, in any order."""
+    nums = draw(st.lists(st.integers(1, 40), unique=True, max_size=10))
+    return [Task(TaskNum=n, DateTimeOriginal=draw(moments),
+                 **draw(st.fixed_dictionaries({}, optional=values))) for n in nums]
+
+
+@st.composite
+def edits(draw) -> list[tuple[str, object]]:
+    """A sequence of ("insert", fields) and ("replace", (position, changes))."""
+    return draw(st.lists(st.one_of(
+        st.tuples(st.just("insert"), st.tuples(moments, st.fixed_dictionaries({}, optional=values))),
+        st.tuples(st.just("replace"), st.tuples(st.integers(0, 3), changes))), max_size=20))
+
+
+def scan(tasks, filters, since, offset, limit) -> list[Task]:
+    """The reference: every task, by TaskNum, tested one by one."""
+    matches = [t for t in sorted(tasks, key=lambda t: t.TaskNum)
+               if (since is None or t.DateTimeOriginal >= since)
+               and all(getattr(t, k) == v for k, v in filters.items())]
+    return matches[offset:offset + limit]
+
+
+def apply(table: TaskTable, model: dict[int, Task], steps) -> None:
+    """Apply *steps* to the table and to a plain dict model of it."""
+    for kind, payload in steps:
+        if kind == "insert":
+            when, fields = payload
+            task = Task(TaskNum=max(model, default=0) + 1, DateTimeOriginal=when, **fields)
+            table.insert(task)
+        elif model:
+            position, fields = payload
+            old = model[sorted(model)[position % len(model)]]
+            task = replace(old, **fields)
+            table.replace(task)
+        else:
+            continue
+        model[task.TaskNum] = task
+
+
+def check(table: TaskTable, model: dict[int, Task], query) -> None:
+    """The drawn query, and every one-field filter on a stored value, equal the scan."""
+    assert table.query(*query) == scan(model.values(), *query)
+    assert sorted(t.TaskNum for t in table) == sorted(model)
+    for name in values:
+        for value in {getattr(t, name) for t in model.values()}:
+            single = ({name: value}, None, 0, len(model))
+            assert table.query(*single) == scan(model.values(), *single)
+
+
+@SETTINGS
+@given(tables(), queries)
+def test_listTasks_index_query_equals_scan(tasks, query):
+    check(TaskTable(tasks), {t.TaskNum: t for t in tasks}, query)
+
+
+@SETTINGS
+@given(tables(), edits(), queries)
+def test_listTasks_index_stays_right_after_inserts_and_replaces(tasks, steps, query):
+    table, model = TaskTable(tasks), {t.TaskNum: t for t in tasks}
+    apply(table, model, steps)
+    check(table, model, query)
+
+
+@SETTINGS
+@given(tables(), edits(), edits(), queries)
+def test_listTasks_index_copy_is_independent(tasks, before, after, query):
+    table, model = TaskTable(tasks), {t.TaskNum: t for t in tasks}
+    apply(table, model, before)
+    twin, twin_model = table.copy(), dict(model)
+    apply(twin, twin_model, after)
+    check(twin, twin_model, query)
+    check(table, model, query)  # the original did not see the copy's writes
