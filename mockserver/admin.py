@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator
 
-import yaml
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, Flask, Response, current_app, g, request
@@ -38,6 +37,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import HTTP_STATUS_CODES
 
 from . import errors, fixtures
+from .openapi import to_yaml
 from .routes import api, key_pair, registry
 from .schemas import REQUIRED, OdDateTime, OdSchema, OdString, QueryInteger, dump, load, parse_json_object
 from .store import BadRequest, NotFound, Office, RelativeTime, Unauthorized
@@ -589,19 +589,10 @@ def advanceClock(customer: str) -> Response:
     return _clock_result(office)
 
 
-class _PlainDumper(yaml.SafeDumper):
-    """Writes shared objects out in full: no &id001 anchors in the document."""
-
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
-
-
 @admin.get("/openapi.yaml")
 def getAdminSpec() -> Response:
     """The control API's OpenAPI document (no key needed)."""
-    text = yaml.dump(build_spec(current_app).to_dict(), Dumper=_PlainDumper, sort_keys=False,
-                     allow_unicode=True)
-    return Response(text, mimetype="application/yaml")
+    return Response(to_yaml(build_spec(current_app).to_dict()), mimetype="application/yaml")
 
 
 def build_spec(app: Flask) -> APISpec:

@@ -280,10 +280,15 @@ def _package_version() -> str:
         return "0.0.0"
 
 
+def to_yaml(document: dict[str, Any]) -> str:
+    """An OpenAPI document as YAML text: keys in their order, no anchors."""
+    return yaml.dump(document, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
+
+
 @lru_cache(maxsize=1)
 def render() -> str:
     """The document as YAML text (what openapi.yaml holds)."""
-    return yaml.dump(build(), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
+    return to_yaml(build())
 
 
 class _Dumper(yaml.SafeDumper):
