@@ -11,7 +11,8 @@ from flask.testing import FlaskClient
 from openapi_spec_validator import validate
 
 from mockserver import create_app
-from mockserver.admin import CLOCK_MAX, MAX_FAULTS, ConnectionDropped
+from mockserver.admin import CLOCK_MAX, ConnectionDropped
+from mockserver.harness import MAX_FAULTS
 from mockserver.pytest_plugin import ControlError, MockOffice, flask_transport
 
 from conftest import AUTH, HEADERS, Api

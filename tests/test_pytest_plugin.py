@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from mockserver.admin import JOURNAL_SIZE
+from mockserver.harness import JOURNAL_SIZE
 from mockserver.pytest_plugin import ControlError
 
 README = Path(__file__).resolve().parent.parent / "README.md"

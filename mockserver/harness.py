@@ -1,0 +1,138 @@
+"""The test harness's per-office state: the request journal and the injected faults.
+
+Plain thread-safe objects; admin.py feeds them from request hooks and serves them under
+/__admin. One OfficeHarness per customer key, kept by the app's Harness.
+"""
+from __future__ import annotations
+
+import fnmatch
+import itertools
+import random
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from .routes import api
+from .store import BadRequest
+
+JOURNAL_SIZE = 1000  # requests kept per office; the oldest are dropped first
+MAX_FAULTS = 100  # faults per office
+
+
+def api_path(path: str) -> str | None:
+    """The part of *path* after /api/v1, or None outside the API."""
+    prefix = api.url_prefix or ""
+    if path == prefix or path.startswith(prefix + "/"):
+        return path[len(prefix):] or "/"
+    return None
+
+
+@dataclass(eq=False)
+class Fault:
+    """A loaded FaultSchema plus its counters; changed only under its office's lock."""
+
+    id: int
+    method: str
+    path: str
+    status: int | None
+    body: str | None
+    delay_ms: int
+    drop: bool
+    times: int | None
+    probability: float
+    seed: int | None
+    hits: int = 0
+    rng: random.Random = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+
+    def matches(self, method: str, path: str) -> bool:
+        return self.method in ("*", method) and fnmatch.fnmatchcase(path, self.path)
+
+
+class OfficeHarness:
+    """One office's request journal and faults; thread-safe."""
+
+    def __init__(self, journal_size: int = JOURNAL_SIZE):
+        self._lock = threading.Lock()
+        self._journal: deque[dict[str, Any]] = deque(maxlen=journal_size)
+        self._faults: list[Fault] = []
+        self._fault_ids = itertools.count(1)
+        self._request_ids = itertools.count(1)
+
+    def record(self, entry: dict[str, Any]) -> None:
+        """Append a request to the journal (the oldest goes when it is full)."""
+        with self._lock:
+            self._journal.append({"id": next(self._request_ids), **entry})
+
+    def entries(self, method: str | None = None, path: str | None = None) -> list[dict[str, Any]]:
+        """Journal entries, oldest first, filtered by method and path glob."""
+        with self._lock:
+            entries = list(self._journal)
+        return [e for e in entries if (method in (None, "*", e["method"])) and
+                (path is None or fnmatch.fnmatchcase(api_path(e["path"]), path))]
+
+    def clear_journal(self) -> int:
+        with self._lock:
+            count = len(self._journal)
+            self._journal.clear()
+            return count
+
+    def add_fault(self, spec: dict[str, Any]) -> Fault:
+        with self._lock:
+            if len(self._faults) >= MAX_FAULTS:
+                raise BadRequest(f"An office can have at most {MAX_FAULTS} faults.")
+            fault = Fault(id=next(self._fault_ids), **spec)
+            self._faults.append(fault)
+            return fault
+
+    def faults(self) -> list[Fault]:
+        with self._lock:
+            return list(self._faults)
+
+    def remove_faults(self, fault_id: int | None = None) -> list[Fault]:
+        """Remove every fault, or the one with *fault_id*; the removed ones."""
+        with self._lock:
+            removed = [f for f in self._faults if fault_id in (None, f.id)]
+            self._faults = [f for f in self._faults if f not in removed]
+            return removed
+
+    def trigger(self, method: str, path: str) -> Fault | None:
+        """The first fault that matches and fires for this request, counted as used."""
+        with self._lock:
+            for fault in self._faults:
+                if fault.matches(method, path) and fault.rng.random() < fault.probability:
+                    fault.hits += 1
+                    if fault.times is not None:
+                        fault.times -= 1
+                        if fault.times == 0:
+                            self._faults.remove(fault)
+                    return fault
+            return None
+
+
+class Harness:
+    """Every office's OfficeHarness, by customer key (``app.extensions["mockserver.admin"]``)."""
+
+    def __init__(self, journal_size: int = JOURNAL_SIZE):
+        self.journal_size = journal_size
+        self._offices: dict[str, OfficeHarness] = {}
+        self._lock = threading.Lock()
+
+    def of(self, customer: str) -> OfficeHarness:
+        """The journal and faults of *customer*'s office, created on first use."""
+        with self._lock:
+            found = self._offices.get(customer)
+            if found is None:
+                found = self._offices[customer] = OfficeHarness(self.journal_size)
+            return found
+
+    def reset(self, customer: str | None = None) -> None:
+        """Forget one office's journal and faults (or every office's)."""
+        with self._lock:
+            if customer is None:
+                self._offices.clear()
+            else:
+                self._offices.pop(customer, None)
