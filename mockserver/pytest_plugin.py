@@ -152,13 +152,12 @@ class LiveServer:
     """The mock on waitress, on a free 127.0.0.1 port, served from a daemon thread."""
 
     def __init__(self, config: dict[str, Any]):
-        import waitress
-
         from .app import create_app
+        from .wsgi import create_server
 
         self.app = create_app({**config, "ADMIN_API": True})  # the fixtures need it
-        self._server = waitress.create_server(self.app, host="127.0.0.1", port=0, threads=8,
-                                              ident="opendental-tasks-mock")
+        # the same server as `mockserver serve`: waitress's own errors are JSON there too
+        self._server = create_server(self.app, host="127.0.0.1", port=0, threads=8)
         self.url = f"http://127.0.0.1:{self._server.effective_port}"
         self._thread = threading.Thread(target=self._server.run, name="opendental-mock",
                                         daemon=True)
