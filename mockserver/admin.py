@@ -31,7 +31,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import HTTP_STATUS_CODES
 
 from . import errors, fixtures
-from .harness import Fault, Harness, api_path
+from .harness import Fault, Harness, Received, api_path
 from .openapi import to_yaml
 from .routes import api, key_pair, registry
 from .schemas import REQUIRED, OdDateTime, OdSchema, OdString, QueryInteger, dump, load, parse_json_object
@@ -41,6 +41,7 @@ admin = Blueprint("admin", __name__, url_prefix="/__admin")
 
 EXTENSION = "mockserver.admin"  # app.extensions key of the Harness
 BODY_LIMIT = 64 * 1024  # characters of a request body the journal keeps
+BODY_BYTES = 4 * BODY_LIMIT  # UTF-8: BODY_LIMIT characters never take more bytes
 MAX_DELAY_MS = 30_000
 MAX_TIMES = 1_000_000
 CLOCK_MIN, CLOCK_MAX = datetime(1900, 1, 1), datetime(9000, 1, 1)  # room for any "now - 14 days"
@@ -256,20 +257,28 @@ def _before_api_request() -> Response | None:
     return _apply(fault) if fault is not None else None
 
 
-def _request_body() -> tuple[Any, int]:
+def _captured_body() -> tuple[bytes, int]:
+    """The start of the request body (enough for BODY_LIMIT characters) and its size."""
+    if request.content_length is None and "HTTP_TRANSFER_ENCODING" not in request.environ:
+        return b"", 0  # HTTP/1.1: no body (most GETs); werkzeug would still set up a stream
     try:
         raw = request.get_data(cache=True)
     except RequestEntityTooLarge:
-        return None, request.content_length or 0
+        return b"", request.content_length or 0
+    return raw[:BODY_BYTES], len(raw)
+
+
+def _journal_body(raw: bytes, size: int) -> Any:
+    """A captured body as the journal shows it: parsed JSON, else text; None if empty."""
     if not raw:
-        return None, 0
+        return None
     text = raw.decode("utf-8", "replace")
-    if len(text) > BODY_LIMIT:
-        return text[:BODY_LIMIT], len(raw)
+    if size > len(raw) or len(text) > BODY_LIMIT:
+        return text[:BODY_LIMIT]
     try:
-        return json.loads(text, parse_constant=_not_json, parse_float=_finite), len(raw)
+        return json.loads(text, parse_constant=_not_json, parse_float=_finite)
     except (ValueError, RecursionError):
-        return text, len(raw)
+        return text
 
 
 def _not_json(name: str) -> None:
@@ -290,16 +299,23 @@ def _after_api_request(response: Response) -> Response:
         return response
     office_harness, office_time, wall_time = context
     fault = g.get("admin_fault")
-    body, size = _request_body()
-    office_harness.record({
-        "time": office_time, "wall_time": wall_time.isoformat(timespec="milliseconds"),
-        "method": request.method, "path": request.path, "query": request.args.to_dict(),
-        "headers": {name: request.headers[name] for name in ("Content-Type", "Authorization")
-                    if name in request.headers},
-        "body": body, "body_size": size,
-        "status": None if fault is not None and fault.drop else response.status_code,
-        "fault": fault.id if fault is not None else None})
+    body, size = _captured_body()
+    headers = request.headers
+    office_harness.record(Received(
+        office_time, wall_time, request.method, request.path, request.args,
+        {name: headers[name] for name in ("Content-Type", "Authorization") if name in headers},
+        body, size, None if fault is not None and fault.drop else response.status_code,
+        fault.id if fault is not None else None))
     return response
+
+
+def _journal_entry(entry_id: int, received: Received) -> dict[str, Any]:
+    """A journal entry in JournalEntrySchema's form."""
+    return {"id": entry_id, "time": received.time,
+            "wall_time": received.wall_time.isoformat(timespec="milliseconds"),
+            "method": received.method, "path": received.path, "query": received.args.to_dict(),
+            "headers": received.headers, "body": _journal_body(received.body, received.body_size),
+            "body_size": received.body_size, "status": received.status, "fault": received.fault}
 
 
 # --- the control views -----------------------------------------------------------------
@@ -382,7 +398,8 @@ def putState(customer: str) -> Response:
 def listRequests(customer: str) -> Response:
     """The journal, optionally only one method and a path glob."""
     params = load(JournalQuery, request.args.to_dict())
-    return _json(dump(JournalEntrySchema, harness().of(customer).entries(**params), many=True))
+    entries = [_journal_entry(*entry) for entry in harness().of(customer).entries(**params)]
+    return _json(dump(JournalEntrySchema, entries, many=True))
 
 
 @admin.delete("/requests")

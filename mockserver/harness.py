@@ -11,7 +11,8 @@ import random
 import threading
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, Mapping, NamedTuple
 
 from .routes import api
 from .store import BadRequest
@@ -26,6 +27,25 @@ def api_path(path: str) -> str | None:
     if path == prefix or path.startswith(prefix + "/"):
         return path[len(prefix):] or "/"
     return None
+
+
+class Received(NamedTuple):
+    """One /api/v1 request as admin.py's hooks captured it.
+
+    Recording happens on every API request, reading the journal rarely: so this keeps
+    references and raw bytes, and the journal view parses and formats them when read.
+    """
+
+    time: datetime  # office clock
+    wall_time: datetime  # UTC
+    method: str
+    path: str
+    args: Mapping[str, str]  # the request's read-only query MultiDict
+    headers: dict[str, str]
+    body: bytes  # the start of the body, enough for the journal's text limit
+    body_size: int
+    status: int | None  # None: the connection was dropped
+    fault: int | None
 
 
 @dataclass(eq=False)
@@ -57,22 +77,22 @@ class OfficeHarness:
 
     def __init__(self, journal_size: int = JOURNAL_SIZE):
         self._lock = threading.Lock()
-        self._journal: deque[dict[str, Any]] = deque(maxlen=journal_size)
+        self._journal: deque[tuple[int, Received]] = deque(maxlen=journal_size)
         self._faults: list[Fault] = []
         self._fault_ids = itertools.count(1)
         self._request_ids = itertools.count(1)
 
-    def record(self, entry: dict[str, Any]) -> None:
+    def record(self, received: Received) -> None:
         """Append a request to the journal (the oldest goes when it is full)."""
         with self._lock:
-            self._journal.append({"id": next(self._request_ids), **entry})
+            self._journal.append((next(self._request_ids), received))
 
-    def entries(self, method: str | None = None, path: str | None = None) -> list[dict[str, Any]]:
-        """Journal entries, oldest first, filtered by method and path glob."""
+    def entries(self, method: str | None = None, path: str | None = None) -> list[tuple[int, Received]]:
+        """(id, request) journal entries, oldest first, filtered by method and path glob."""
         with self._lock:
             entries = list(self._journal)
-        return [e for e in entries if (method in (None, "*", e["method"])) and
-                (path is None or fnmatch.fnmatchcase(api_path(e["path"]), path))]
+        return [(i, r) for i, r in entries if (method in (None, "*", r.method)) and
+                (path is None or fnmatch.fnmatchcase(api_path(r.path), path))]
 
     def clear_journal(self) -> int:
         with self._lock:
@@ -101,6 +121,8 @@ class OfficeHarness:
 
     def trigger(self, method: str, path: str) -> Fault | None:
         """The first fault that matches and fires for this request, counted as used."""
+        if not self._faults:  # the common case, on every request: no lock needed to see it
+            return None
         with self._lock:
             for fault in self._faults:
                 if fault.matches(method, path) and fault.rng.random() < fault.probability:

@@ -14,7 +14,7 @@ from flask import Blueprint, Response, current_app, g, request, url_for
 
 from .schemas import (DefinitionQuery, DefinitionSchema, FormatQuery, TaskCreateSchema,
                       TaskListQuery, TaskListSchema, TaskNumPath, TaskQuery, TaskSchema,
-                      TaskUpdateSchema, UserodQuery, UserodSchema, dump, load,
+                      TaskUpdateSchema, UserodQuery, UserodSchema, dump_json, load,
                       parse_json_object, split_formats)
 from .store import ALL_OTHERS, READ_ALL, BadRequest, Office, Registry, Unauthorized
 
@@ -64,9 +64,8 @@ def operation(permission: str, since: str, title: str) -> Callable:
 
 def respond(schema: type, obj: Any, formats: dict, status: int = 200, many: bool = False) -> Response:
     """A JSON response of *obj* dumped with *schema*."""
-    response = current_app.json.response(dump(schema, obj, formats, many=many))
-    response.status_code = status
-    return response
+    return Response(f"{dump_json(schema, obj, formats, many=many)}\n", status=status,
+                    mimetype="application/json")
 
 
 def respond_list(query: type, schema: type, lister: Callable[..., list]) -> Response:
@@ -76,6 +75,7 @@ def respond_list(query: type, schema: type, lister: Callable[..., list]) -> Resp
     return respond(schema, lister(**params), formats, many=True)
 
 
+@functools.lru_cache(maxsize=4096)  # clients ask for the same tasks again; a 400 is not cached
 def _task_num(raw: str) -> int:
     return load(TaskNumPath, {"TaskNum": raw})["TaskNum"]
 

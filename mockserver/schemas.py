@@ -471,16 +471,63 @@ def split_formats(params: dict[str, Any]) -> dict[str, Callable[[datetime], str]
 def dump(schema: type[Schema], obj: Any, formats: Mapping[str, Any] | None = None,
          many: bool = False) -> Any:
     """Serialize *obj* (or a list) with the request's date formats."""
-    if not formats:
-        dumper = _instance(schema, many)
-    else:
-        dumper = _formatted(schema, many, formats.get("date"), formats.get("datetime"))
+    dumper = _dumper(schema, many, formats)
     plan = _dump_plan(dumper)
     if plan is None:
         return dumper.dump(obj)
     if many:
         return [_dump_one(dumper, plan, item) for item in obj]
     return _dump_one(dumper, plan, obj)
+
+
+# Flask's own JSON dialect (DefaultJSONProvider, not in debug): compact, ASCII-only
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+TEXT_CACHE_SIZE = 20_000  # records; about 12 MiB of JSON text at most
+_TEXT_CACHE: dict[tuple[Schema, int], tuple[Any, str]] = {}
+
+
+def dump_json(schema: type[Schema], obj: Any, formats: Mapping[str, Any] | None = None,
+              many: bool = False) -> str:
+    """``dump`` as JSON text, the way Flask's jsonify writes it.
+
+    The text of an immutable record (the store's frozen dataclasses) is kept: a change
+    makes a new object, so the same object with the same dumper always has the same text,
+    and a list is mostly records that were already sent. Keyed by object identity, with
+    the object held so its id cannot be reused while the entry lives.
+    """
+    dumper = _dumper(schema, False, formats)
+    plan = _dump_plan(dumper)
+    if plan is None:
+        return _ENCODER.encode(dump(schema, obj, formats, many))
+    if many:
+        return "[" + ",".join([_record_json(dumper, plan, item) for item in obj]) + "]"
+    return _record_json(dumper, plan, obj)
+
+
+def _record_json(dumper: Schema, plan: tuple, obj: Any) -> str:
+    if not _frozen(type(obj)):
+        return _ENCODER.encode(_dump_one(dumper, plan, obj))
+    key = (dumper, id(obj))
+    hit = _TEXT_CACHE.get(key)
+    if hit is not None and hit[0] is obj:
+        return hit[1]
+    text = _ENCODER.encode(_dump_one(dumper, plan, obj))
+    if len(_TEXT_CACHE) >= TEXT_CACHE_SIZE:
+        _TEXT_CACHE.clear()  # crude but O(1); a bounded memo, not a store
+    _TEXT_CACHE[key] = (obj, text)
+    return text
+
+
+@lru_cache(maxsize=None)
+def _frozen(kind: type) -> bool:
+    params = getattr(kind, "__dataclass_params__", None)
+    return params is not None and params.frozen
+
+
+def _dumper(schema: type[Schema], many: bool, formats: Mapping[str, Any] | None) -> Schema:
+    if not formats:
+        return _instance(schema, many)
+    return _formatted(schema, many, formats.get("date"), formats.get("datetime"))
 
 
 @lru_cache(maxsize=None)

@@ -274,6 +274,20 @@ def test_listRequests_keeps_a_long_body_as_truncated_text(api, control):
     assert len(entry["body"]) == 64 * 1024 and entry["body_size"] > 70_000
 
 
+@pytest.mark.parametrize("char", ["x", "\u00e9", "\u20ac", "\U0001f600"])  # 1 to 4 UTF-8 bytes
+def test_listRequests_truncates_multibyte_text_at_the_character_limit(api, control, char):
+    text = "[" + char * 70_000  # not JSON: kept as text
+    api.post("/tasks", data=text.encode())
+    entry = control.requests()[0]
+    assert entry["body"] == text[:64 * 1024] and entry["body_size"] == len(text.encode())
+
+
+def test_listRequests_records_a_get_without_a_body(api, control):
+    api.get("/tasks/1408")
+    entry = control.requests()[0]
+    assert (entry["body"], entry["body_size"], entry["query"]) == (None, 0, {})
+
+
 def test_listRequests_records_a_body_over_the_limit_without_it():
     app = create_app({"TESTING": True, "MAX_CONTENT_LENGTH": 10})
     client = app.test_client()

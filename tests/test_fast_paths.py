@@ -1,16 +1,20 @@
 """Shortcuts taken for speed give exactly what the general code gives."""
 from __future__ import annotations
 
+import dataclasses
+import json
 from datetime import datetime
 
 import pytest
 import yaml
+from flask import Flask
 from hypothesis import given, settings, strategies as st
 
+from mockserver import schemas
 from mockserver.fixtures import FixtureError, _Loader, default_dir, read_yaml
 from mockserver.schemas import (DATE_FORMAT, DATETIME_FORMAT, ISO_FORMATTERS, DefinitionSchema,
                                 FormatQuery, TaskNumPath, TaskQuery, TaskSchema, compile_format,
-                                dump, load)
+                                dump, dump_json, load)
 from mockserver.store import MAX_ID, TASK_STATUSES, BadRequest, Definition, Task
 
 
@@ -57,6 +61,36 @@ def test_listTasks_dump_equals_marshmallow_dump(task_rows, definition_rows, fmt)
         assert dump(schema, rows, fmt, many=True) == reference.dump(rows)
         for row in rows:
             assert list(dump(schema, row, fmt)) == list(reference.dump([row])[0])  # key order
+
+
+@settings(max_examples=100, derandomize=True)
+@given(st.lists(tasks, max_size=3), formats)
+def test_listTasks_json_text_equals_flask_jsonify(task_rows, fmt):
+    app = Flask(__name__)
+    app.json.sort_keys = False  # as create_app
+    with app.app_context():
+        for obj, many in ((task_rows, True), *((row, False) for row in task_rows)):
+            expected = app.json.response(dump(TaskSchema, obj, fmt, many=many)).get_data(as_text=True)
+            assert dump_json(TaskSchema, obj, fmt, many=many) + "\n" == expected
+            assert dump_json(TaskSchema, obj, fmt, many=many) + "\n" == expected  # cached
+
+
+def test_getTask_text_cache_follows_each_change_and_each_format():
+    task = Task(TaskNum=1, Descript="before")
+    before = dump_json(TaskSchema, task)
+    changed = dataclasses.replace(task, Descript="after")
+    assert '"before"' in before and '"after"' in dump_json(TaskSchema, changed)
+    assert dump_json(TaskSchema, task) == before
+    dated = dump_json(TaskSchema, task, {"date": compile_format("dd/MM/yyyy")})
+    assert '"01/01/0001"' in dated and '"0001-01-01"' in before
+
+
+def test_getTask_text_cache_is_bounded(monkeypatch):
+    monkeypatch.setattr(schemas, "TEXT_CACHE_SIZE", 5)
+    rows = [Task(TaskNum=n) for n in range(12)]
+    assert dump_json(TaskSchema, rows, many=True) == json.dumps(
+        dump(TaskSchema, rows, many=True), separators=(",", ":"))
+    assert len(schemas._TEXT_CACHE) <= 5
 
 
 YAML_CASES = [
