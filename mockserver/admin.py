@@ -13,6 +13,7 @@ unknown fields, so a misspelt option is a 400 instead of being silently ignored.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
@@ -36,6 +37,7 @@ from .openapi import to_yaml
 from .routes import api, key_pair, registry
 from .schemas import REQUIRED, OdDateTime, OdSchema, OdString, QueryInteger, dump, load, parse_json_object
 from .store import BadRequest, NotFound, Office, RelativeTime, Unauthorized
+from .wsgi import SPARE_THREADS
 
 admin = Blueprint("admin", __name__, url_prefix="/__admin")
 
@@ -232,7 +234,8 @@ def _dropped_body() -> Iterator[bytes]:
 
 def _apply(fault: Fault) -> Response | None:
     if fault.delay_ms:
-        time.sleep(fault.delay_ms / 1000)
+        with current_app.extensions.get(SPARE_THREADS, contextlib.nullcontext)():
+            time.sleep(fault.delay_ms / 1000)
     if fault.drop:
         return Response(_dropped_body(), content_type="application/json")
     if fault.status is not None:

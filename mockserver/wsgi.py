@@ -8,8 +8,10 @@ answers go through JsonErrorTask instead; 413 becomes 400 as in errors.py.
 from __future__ import annotations
 
 import json
+import threading
+from contextlib import contextmanager
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Iterator
 
 import waitress
 from flask import Flask
@@ -19,6 +21,7 @@ from waitress.task import ErrorTask
 from .errors import BODY_TOO_LARGE
 
 IDENT = "opendental-tasks-mock"
+SPARE_THREADS = "mockserver.spare_threads"  # app.extensions key: see SpareThreads
 
 
 class JsonErrorTask(ErrorTask):
@@ -44,6 +47,33 @@ class JsonErrorChannel(HTTPChannel):
     error_task_class = JsonErrorTask
 
 
+class SpareThreads:
+    """Give waitress one more worker thread while a request waits on purpose.
+
+    One worker thread is the fastest setting (more contend for the GIL with waitress's
+    I/O thread), but then a delay fault's sleep would hold up every other office's
+    requests. ``with spare():`` around such a wait keeps the others served.
+    """
+
+    def __init__(self, dispatcher: Any, threads: int):
+        self._dispatcher, self._threads = dispatcher, threads
+        self._waiting = 0
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        self._resize(+1)
+        try:
+            yield
+        finally:
+            self._resize(-1)
+
+    def _resize(self, change: int) -> None:
+        with self._lock:  # set_thread_count takes a total: count the waiters ourselves
+            self._waiting += change
+            self._dispatcher.set_thread_count(self._threads + self._waiting)
+
+
 def create_server(app: Flask, host: str, port: int, threads: int, **adjustments: Any) -> Any:
     """A waitress server for *app* on one address; the body limit is the app's."""
     server = waitress.create_server(
@@ -51,4 +81,5 @@ def create_server(app: Flask, host: str, port: int, threads: int, **adjustments:
         # waitress refuses a Content-Length >= its limit; the app allows == its own
         max_request_body_size=app.config["MAX_CONTENT_LENGTH"] + 1, **adjustments)
     server.channel_class = JsonErrorChannel  # used for every accepted connection
+    app.extensions[SPARE_THREADS] = SpareThreads(server.task_dispatcher, threads)
     return server

@@ -107,6 +107,7 @@ def test_serve_no_admin_turns_the_control_api_off(monkeypatch):
 
     class FakeServer:
         effective_port = 1
+        task_dispatcher = None
 
         def __init__(self, app, **kwargs):
             served.append(app)

@@ -4,10 +4,14 @@ import os
 import shlex
 import shutil
 import subprocess
+import threading
 
 import pytest
 
 from conftest import TASK_FIELDS
+from mockserver.app import create_app
+from mockserver.cli import default_threads
+from mockserver.wsgi import SPARE_THREADS, create_server
 from liveserver import LiveServer
 
 WAIT = 20  # seconds: upper bound of every wait on the subprocess, never a measurement
@@ -94,3 +98,42 @@ def test_live_quiet_has_no_access_log():
     with Server("--quiet") as quiet:
         check(quiet.http.get(f"{quiet.url}/tasks/1408", timeout=WAIT), 200)
         assert quiet.access_log() == []
+
+
+def test_live_a_delay_fault_does_not_hold_up_other_offices(server):
+    """One worker thread by default: a delayed request must get a spare thread for its wait."""
+    base = server.url.removesuffix("/api/v1")
+    slow, other = server.session("slow-office"), server.session("other-office")
+    check(slow.post(f"{base}/__admin/faults", json={"path": "/tasks/*", "delay_ms": 3000, "times": 2}), 201)
+    outcomes: list[str] = []
+    delayed = [threading.Thread(target=lambda: outcomes.append(
+        slow.get(f"{server.url}/tasks/1408", timeout=WAIT).text)) for _ in range(2)]
+    for thread in delayed:
+        thread.start()
+    for _ in range(20):  # while both delayed requests are still waiting
+        check(other.get(f"{server.url}/tasks/1408", timeout=WAIT), 200)
+    assert all(thread.is_alive() for thread in delayed) and outcomes == []
+    for thread in delayed:
+        thread.join(WAIT)
+    assert len(outcomes) == 2 and all('"TaskNum":1408' in text for text in outcomes)
+    check(other.get(f"{server.url}/tasks/1408", timeout=WAIT), 200)  # and it still serves
+
+
+def test_live_spare_threads_are_given_back():
+    app = create_app()
+    server = create_server(app, host="127.0.0.1", port=0, threads=1)
+    dispatcher, spare = server.task_dispatcher, app.extensions[SPARE_THREADS]
+    running = lambda: len(dispatcher.threads) - dispatcher.stop_count  # noqa: E731
+    try:
+        with spare():
+            with spare():
+                assert running() == 3
+            assert running() == 2
+        assert running() == 1
+    finally:
+        server.close()
+        dispatcher.shutdown()
+
+
+def test_live_threads_default_to_one_in_memory_and_eight_with_a_data_dir():
+    assert (default_threads(None), default_threads("/tmp/x")) == (1, 8)
