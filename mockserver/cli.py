@@ -104,6 +104,8 @@ def serve(host: str, port: int, fixtures: str | None, keys: str | None, strict_k
     except (FixtureError, PersistError) as exc:
         raise click.ClickException(str(exc)) from None
     logging.getLogger("mockserver.access").setLevel(logging.WARNING if quiet else logging.INFO)
+    # "Task queue depth is N" on every request that waits: normal with few worker threads
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     app.extensions["mockserver"].warm()
     # The seed's records live as long as the server: keep them out of the cyclic garbage
     # collector's full passes, which otherwise walk every task (p99 at 100,000 tasks).

@@ -137,3 +137,14 @@ def test_live_spare_threads_are_given_back():
 
 def test_live_threads_default_to_one_in_memory_and_eight_with_a_data_dir():
     assert (default_threads(None), default_threads("/tmp/x")) == (1, 8)
+
+
+def test_live_quiet_stays_quiet_under_concurrent_load(server):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def fetch(_: int) -> int:
+        return server.session().get(f"{server.url}/tasks/1408", timeout=WAIT).status_code
+
+    with ThreadPoolExecutor(16) as pool:
+        assert set(pool.map(fetch, range(200))) == {200}
+    assert server.errors() == ""  # no "Task queue depth is N" from waitress, say
