@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import calendar
 import enum
+import functools
 import itertools
 import re
 import threading
@@ -285,6 +286,7 @@ class Journal(Protocol):
         """Record that one office (or every office, for None) was forgotten."""
 
 
+@functools.lru_cache(maxsize=256)  # every request compares its office's version
 def parse_version(text: str) -> tuple[int, ...]:
     """``"24.4.13"`` -> ``(24, 4, 13)``; ValueError if it is no version."""
     if not re.fullmatch(r"\d+(\.\d+){1,3}", text):
