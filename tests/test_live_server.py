@@ -1,4 +1,5 @@
-"""The real thing: ``mockserver serve --port 0`` in a subprocess, driven over loopback."""
+"""The real thing: ``mockserver serve --port 0`` in a subprocess, driven over loopback, on
+each server (waitress and granian)."""
 import json
 import os
 import shlex
@@ -8,7 +9,7 @@ import subprocess
 import pytest
 
 from conftest import TASK_FIELDS
-from liveserver import LiveServer
+from liveserver import SERVERS, LiveServer
 
 WAIT = 20  # seconds: upper bound of every wait on the subprocess, never a measurement
 NO_PROXY_ENV = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
@@ -17,8 +18,8 @@ NO_PROXY_ENV = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
 class Server(LiveServer):
     """A live ``serve`` with a session for the office "office" and the API URL as ``url``."""
 
-    def __init__(self, *args: str):
-        super().__init__(*args, command=("serve",))
+    def __init__(self, kind: str, *args: str):
+        super().__init__("--server", kind, *args, command=("serve",))
         self.url = self.api
         self.http = self.session("office")
 
@@ -27,9 +28,15 @@ class Server(LiveServer):
         return [line for line in self.errors().splitlines() if "mockserver.access" in line]
 
 
+@pytest.fixture(scope="module", params=SERVERS)
+def kind(request):
+    """The HTTP server of ``mockserver serve --server``."""
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def server():
-    with Server("--quiet") as started:
+def server(kind):
+    with Server(kind, "--quiet") as started:
         yield started
 
 
@@ -83,14 +90,14 @@ def test_live_banner_curl_line_works_as_written(server):
     assert list(task) == TASK_FIELDS and task["TaskNum"] == 1408
 
 
-def test_live_access_log_on_stderr_unless_quiet():
-    with Server() as loud:
+def test_live_access_log_on_stderr_unless_quiet(kind):
+    with Server(kind) as loud:
         check(loud.http.get(f"{loud.url}/tasks/1408", params={"Limit": 1}, timeout=WAIT), 200)
         [line] = loud.access_log()
     assert '127.0.0.1 "GET /api/v1/tasks/1408?Limit=1" 200 ' in line and line.endswith("ms")
 
 
-def test_live_quiet_has_no_access_log():
-    with Server("--quiet") as quiet:
+def test_live_quiet_has_no_access_log(kind):
+    with Server(kind, "--quiet") as quiet:
         check(quiet.http.get(f"{quiet.url}/tasks/1408", timeout=WAIT), 200)
         assert quiet.access_log() == []
