@@ -39,8 +39,7 @@ class GranianServer(MPServer):
     """
 
     def __init__(self, app: Flask, host: str, port: int, threads: int):
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.listener = socket.create_server((host, port), family=family, backlog=BACKLOG)
+        self.listener = listen(host, port)
         self.effective_port: int = self.listener.getsockname()[1]
         self.app = app
         super().__init__(target="mockserver", interface=Interfaces.WSGI, workers=1,
@@ -67,6 +66,16 @@ class GranianServer(MPServer):
     def close(self) -> None:
         """Close the listening socket (the worker, and its copy, are gone by now)."""
         self.listener.close()
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket set up as granian sets up its own."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.create_server((host, port), family=family, backlog=BACKLOG)
+    # inherited by every accepted connection: an answer goes out at once, not after the
+    # client's delayed ACK (without it, 40 ms per request and a fifth of the throughput)
+    listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return listener
 
 
 def _stop_with_parent() -> None:

@@ -84,7 +84,8 @@ def test_serve_port_in_use_is_a_clear_error(kind):
 
 
 def test_serve_granian_not_installed_is_a_clear_error(monkeypatch):
-    monkeypatch.setitem(sys.modules, "granian", None)  # as if not installed
+    for name in [m for m in sys.modules if m.partition(".")[0] == "granian"] + ["granian"]:
+        monkeypatch.setitem(sys.modules, name, None)  # as if not installed (nor imported)
     monkeypatch.delitem(sys.modules, "mockserver.fast", raising=False)
     result = CliRunner().invoke(cli.main, ["serve", "--server", "granian", "--port", "0"])
     assert result.exit_code == 1
