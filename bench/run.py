@@ -1,15 +1,19 @@
-"""The benchmark: the mock server against a plain Flask baseline, in one run.
+"""The benchmark: the mock server (on waitress and on granian) against a plain Flask
+baseline, in one run.
 
     .venv/bin/python bench/run.py [--duration 3] [--repeat 3] [--sizes 1000,100000] [--skip-setup]
 
-Setup installs wrk (apt-get) and gunicorn (pip, into this interpreter's environment)
-when missing. For each size it generates a fixtures folder (mockserver/generate.py),
-starts ``mockserver serve --quiet`` (waitress, one process) and the baseline
-(bench/baseline_app.py under gunicorn, 2 workers x 4 gthreads), and drives each with
-wrk (32 connections, bench/wrk.lua) for GET one, GET a filtered list, PUT and POST.
-It reads the servers' CPU time and RSS from /proc, then measures creating 1,000
-offices in-process. Results: a markdown table in bench/results/ (raw JSON in
-bench/results/raw/). Numbers are only comparable within one run: read the ratios.
+Setup installs wrk (apt-get) and gunicorn and granian (pip, into this interpreter's
+environment) when missing. For each size it generates a fixtures folder
+(mockserver/generate.py), starts ``mockserver serve --quiet`` twice (``--server waitress``
+and ``--server granian``, one process each) and the baseline (bench/baseline_app.py under
+gunicorn, 2 workers x 4 gthreads), and drives them with wrk (32 connections,
+bench/wrk.lua) for GET one, GET a filtered list, PUT and POST. The runs are interleaved
+(each repeat drives the three servers in turn), so a noisy moment on a shared machine
+hits all of them. It reads the servers' CPU time and RSS from /proc, then measures
+creating 1,000 offices in-process. Results: a markdown table in bench/results/ (raw JSON,
+every run's req/s included, in bench/results/raw/). Numbers are only comparable within
+one run: read the ratios.
 """
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ import urllib.error
 import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -40,20 +45,23 @@ HEADERS = {"Authorization": "ODFHIR bench/bench", "Content-Type": "application/j
 CALLS = ("get", "list", "put", "post")  # POST last: it grows the table
 CALL_NAMES = {"get": "GET one task", "list": "GET filtered list (~10)", "put": "PUT", "post": "POST"}
 CONNECTIONS = 32
+MOCKS = ("waitress", "granian")  # `mockserver serve --server`; each is compared with the baseline
+GRANIAN = "granian==2.8.7"  # the `fast` extra of setup.cfg
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def setup() -> None:
-    """Install wrk and gunicorn if they are missing."""
+    """Install wrk, gunicorn and granian if they are missing."""
     if shutil.which("wrk") is None:
         install = ["apt-get", "install", "-y", "-q", "wrk"]
         if subprocess.run(install, stdout=subprocess.DEVNULL).returncode != 0:
             subprocess.run(["apt-get", "update", "-q"], check=True, stdout=subprocess.DEVNULL)
             subprocess.run(install, check=True, stdout=subprocess.DEVNULL)
-    try:
-        import gunicorn  # noqa: F401
-    except ImportError:
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "gunicorn"], check=True)
+    for module, requirement in (("gunicorn", "gunicorn"), ("granian", GRANIAN)):
+        try:
+            __import__(module)
+        except ImportError:
+            subprocess.run([sys.executable, "-m", "pip", "install", "-q", requirement], check=True)
 
 
 # --- processes ---------------------------------------------------------------------------
@@ -149,10 +157,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_mock(fixtures: Path) -> Server:
+def start_mock(kind: str, fixtures: Path) -> Server:
     port = free_port()
-    return Server("mock", [sys.executable, "-m", "mockserver", "serve", "--quiet", "--port",
-                           str(port), "--fixtures", str(fixtures)], port)
+    return Server(kind, [sys.executable, "-m", "mockserver", "serve", "--quiet", "--server", kind,
+                         "--port", str(port), "--fixtures", str(fixtures)], port)
 
 
 def start_baseline(tasks: int) -> Server:
@@ -163,19 +171,28 @@ def start_baseline(tasks: int) -> Server:
                   port, env={"BENCH_TASKS": str(tasks), "PYTHONPATH": str(ROOT)})
 
 
-def drive(server: Server, call: str, tasks: int, duration: float, repeat: int = 1) -> dict:
-    """The median (by req/s) of *repeat* wrk runs of *call*, after a 1 s warm-up.
+def drive(servers: list[Server], call: str, tasks: int, duration: float, repeat: int = 1) -> dict:
+    """Per server name: the median (by req/s) of *repeat* wrk runs of *call*, after a 1 s
+    warm-up; the repeats go round the servers in turn.
 
     Repeats because the baseline is bimodal: gunicorn's two workers do not always
-    share wrk's connections, and then it runs at half speed.
+    share wrk's connections, and then it runs at half speed. Every run's req/s is kept
+    (``rps_runs``, in the order run).
     """
     lists = max(1, tasks // TASKS_PER_LIST)
-    command = ["wrk", "-t", "1", "-c", str(CONNECTIONS), "-d", f"{duration:g}s", "--latency",
-               "-s", str(BENCH / "wrk.lua"), server.url, "--", call, str(tasks), str(lists)]
-    subprocess.run([*command[:6], "1s", *command[7:]], check=True, capture_output=True)
-    runs = sorted((measure(server, command) for _ in range(repeat)), key=lambda r: r["rps"])
-    return {**runs[len(runs) // 2], "rps_runs": [r["rps"] for r in runs],
-            "errors": sum(r["errors"] for r in runs), "non2xx": sum(r["non2xx"] for r in runs)}
+    commands = {server.name: ["wrk", "-t", "1", "-c", str(CONNECTIONS), "-d", f"{duration:g}s",
+                              "--latency", "-s", str(BENCH / "wrk.lua"), server.url, "--", call,
+                              str(tasks), str(lists)] for server in servers}
+    for command in commands.values():
+        subprocess.run([*command[:6], "1s", *command[7:]], check=True, capture_output=True)
+    runs: dict[str, list[dict]] = {server.name: [] for server in servers}
+    for _ in range(repeat):
+        for server in servers:
+            runs[server.name].append(measure(server, commands[server.name]))
+    return {name: {**sorted(done, key=lambda r: r["rps"])[len(done) // 2],
+                   "rps_runs": [r["rps"] for r in done],
+                   "errors": sum(r["errors"] for r in done), "non2xx": sum(r["non2xx"] for r in done)}
+            for name, done in runs.items()}
 
 
 def measure(server: Server, command: list[str]) -> dict:
@@ -190,15 +207,24 @@ def measure(server: Server, command: list[str]) -> dict:
             "requests": stats["requests"], "errors": stats["errors"], "non2xx": stats["non2xx"]}
 
 
-def bench_server(server: Server, tasks: int, duration: float, repeat: int) -> dict:
-    result = {"ready_s": server.ready_s, "rss_ready_mib": rss_mib(server.process.pid)}
+def bench_servers(fixtures: Path, tasks: int, duration: float, repeat: int) -> dict:
+    """Start the mocks and the baseline one after the other, then drive them together."""
+    servers: list[Server] = []
     try:
+        for kind in MOCKS:  # one at a time: nothing else runs while one starts
+            servers.append(start_mock(kind, fixtures))
+        servers.append(start_baseline(tasks))
+        results = {s.name: {"ready_s": s.ready_s, "rss_ready_mib": rss_mib(s.process.pid)}
+                   for s in servers}
         for call in CALLS:
-            result[call] = drive(server, call, tasks, duration, repeat)
-        result["rss_after_mib"] = rss_mib(server.process.pid)
+            for name, result in drive(servers, call, tasks, duration, repeat).items():
+                results[name][call] = result
+        for server in servers:
+            results[server.name]["rss_after_mib"] = rss_mib(server.process.pid)
     finally:
-        server.stop()
-    return result
+        for server in servers:
+            server.stop()
+    return results
 
 
 # --- offices -----------------------------------------------------------------------------
@@ -230,42 +256,66 @@ def ratio(mock: float, base: float, higher_is_better: bool = True) -> str:
     return f"{(mock / base if higher_is_better else base / mock):.2f}x"
 
 
+def _latency(run: dict) -> str:
+    return f"{run['p50_ms']:.1f} / {run['p99_ms']:.1f}"
+
+
+def _compare(label: str, by_server: dict, value: Any, show: Any, higher_is_better: bool = True) -> str:
+    """A row: each mock's value and its ratio to the baseline, then the baseline's."""
+    base = value(by_server["baseline"])
+    cells = [label]
+    for kind in MOCKS:
+        cells += [show(value(by_server[kind])), ratio(value(by_server[kind]), base, higher_is_better)]
+    return "| " + " | ".join([*cells, show(base)]) + " |"
+
+
 def table(results: dict) -> str:
-    """The markdown report: one table per size, then offices."""
+    """The markdown report: per size, throughput and latency, CPU, start and memory; then offices."""
     lines = [f"# Benchmark {results['when']}", "",
              f"Machine: {results['machine']}. wrk -t1 -c{CONNECTIONS} -d{results['duration']}s, "
-             f"median of {results['repeat']} runs per call (all runs' req/s in the raw JSON). "
-             "Mock: `mockserver serve --quiet` (waitress, one process). Baseline: "
+             f"median of {results['repeat']} runs per call and server, the servers driven in turn "
+             "(all runs' req/s in the raw JSON). Mock: `mockserver serve --quiet --server waitress` "
+             "(the default) and `--server granian`, one process each. Baseline: "
              "bench/baseline_app.py (Flask + dict, gunicorn 2 workers x 4 gthreads). "
              "Ratio = mock / baseline (for latency, memory and start time: baseline / mock), "
-             "so above 1.00x the mock is better. POST runs last and adds tasks during its run.", ""]
+             "so above 1.00x the mock is better; in brackets, against the baseline's best run "
+             "(its median drops when gunicorn's workers share the connections badly). "
+             "POST runs last and adds tasks during its runs.", ""]
+    mock_columns = "".join(f" {kind} req/s | ratio (vs best) | {kind} p50 / p99 ms |" for kind in MOCKS)
+    pairs = "".join(f" {kind} | ratio |" for kind in MOCKS)
     for size, by_server in results["sizes"].items():
-        mock, base = by_server["mock"], by_server["baseline"]
+        base = by_server["baseline"]
         lines += [f"## {int(size):,} tasks", "",
-                  "| call | mock req/s | baseline req/s | ratio | mock p50 / p99 ms | "
-                  "baseline p50 / p99 ms | mock req/CPU-s | baseline req/CPU-s | ratio |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+                  f"| call |{mock_columns} baseline req/s (runs) | baseline p50 / p99 ms |",
+                  "|---|" + "---|---|---|" * len(MOCKS) + "---|---|"]
         for call in CALLS:
-            m, b = mock[call], base[call]
-            flag = " (errors!)" if m["errors"] or m["non2xx"] or b["errors"] or b["non2xx"] else ""
-            lines.append(
-                f"| {CALL_NAMES[call]}{flag} | {m['rps']:,.0f} | {b['rps']:,.0f} | {ratio(m['rps'], b['rps'])} "
-                f"| {m['p50_ms']:.1f} / {m['p99_ms']:.1f} | {b['p50_ms']:.1f} / {b['p99_ms']:.1f} "
-                f"| {m['per_cpu_s']:,.0f} | {b['per_cpu_s']:,.0f} | {ratio(m['per_cpu_s'], b['per_cpu_s'])} |")
-        lines += ["", "| | mock | baseline | ratio |", "|---|---|---|---|",
-                  f"| ready after start (first 200) | {mock['ready_s'] * 1000:,.0f} ms "
-                  f"| {base['ready_s'] * 1000:,.0f} ms | {ratio(mock['ready_s'], base['ready_s'], False)} |",
-                  f"| RSS when ready | {mock['rss_ready_mib']:.0f} MiB | {base['rss_ready_mib']:.0f} MiB "
-                  f"| {ratio(mock['rss_ready_mib'], base['rss_ready_mib'], False)} |",
-                  f"| RSS after the run | {mock['rss_after_mib']:.0f} MiB | {base['rss_after_mib']:.0f} MiB "
-                  f"| {ratio(mock['rss_after_mib'], base['rss_after_mib'], False)} |", ""]
+            b = base[call]
+            flag = " (errors!)" if any(r[call]["errors"] or r[call]["non2xx"] for r in by_server.values()) else ""
+            cells = [CALL_NAMES[call] + flag]
+            for kind in MOCKS:
+                m = by_server[kind][call]
+                cells += [f"{m['rps']:,.0f}",
+                          f"{ratio(m['rps'], b['rps'])} ({ratio(m['rps'], max(b['rps_runs']))})", _latency(m)]
+            runs = ", ".join(f"{rps:,.0f}" for rps in b["rps_runs"])
+            lines.append("| " + " | ".join([*cells, f"{b['rps']:,.0f} ({runs})", _latency(b)]) + " |")
+        lines += ["", f"| requests per server CPU-second |{pairs} baseline |",
+                  "|---|" + "---|---|" * len(MOCKS) + "---|"]
+        lines += [_compare(CALL_NAMES[call], by_server, lambda r, c=call: r[c]["per_cpu_s"], "{:,.0f}".format)
+                  for call in CALLS]
+        lines += ["", f"| |{pairs} baseline |", "|---|" + "---|---|" * len(MOCKS) + "---|",
+                  _compare("ready after start (first 200)", by_server, lambda r: r["ready_s"] * 1000,
+                           "{:,.0f} ms".format, False),
+                  _compare("RSS when ready", by_server, lambda r: r["rss_ready_mib"], "{:.0f} MiB".format, False),
+                  _compare("RSS after the run", by_server, lambda r: r["rss_after_mib"], "{:.0f} MiB".format,
+                           False), ""]
     lines += ["## Offices", "", "| tasks in the seed | 1,000 new offices | memory per office "
               "(tracemalloc) | first write in a new office |", "|---|---|---|---|"]
     for size, o in results["offices"].items():
         lines.append(f"| {int(size):,} | {o['seconds'] * 1000:.0f} ms | {o['kib_per_office']:.1f} KiB "
                      f"| {o['first_write_ms']:.1f} ms |")
     lines += ["", "Baseline RSS and CPU are the gunicorn master plus its two workers; "
-              "each baseline worker holds its own copy of the tasks."]
+              "each baseline worker holds its own copy of the tasks. granian's are its main process "
+              "plus the worker forked from it: the two share most pages, which RSS counts twice."]
     return "\n".join(lines) + "\n"
 
 
@@ -285,11 +335,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="mockbench-") as tmp:
         for size in (int(s) for s in args.sizes.split(",")):
             fixtures = write_dir(generate(size), Path(tmp, str(size)))
-            print(f"{size:,} tasks: mock...", flush=True)
-            mock = bench_server(start_mock(fixtures), size, args.duration, args.repeat)
-            print(f"{size:,} tasks: baseline...", flush=True)
-            baseline = bench_server(start_baseline(size), size, args.duration, args.repeat)
-            results["sizes"][size] = {"mock": mock, "baseline": baseline}
+            print(f"{size:,} tasks: {', '.join(MOCKS)} and the baseline...", flush=True)
+            results["sizes"][size] = bench_servers(fixtures, size, args.duration, args.repeat)
             print(f"{size:,} tasks: offices...", flush=True)
             results["offices"][size] = bench_offices(fixtures)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M")

@@ -55,8 +55,9 @@ class ConnectionDropped(ClientDisconnected, ConnectionError):
 
     Waitress closes the connection without writing a byte when the response body
     raises ClientDisconnected before its first chunk, so an HTTP client sees the server
-    hang up (requests: ``ConnectionError``). In process, Flask's test client raises
-    this exception (a ``ConnectionError``) from the call itself.
+    hang up (requests: ``ConnectionError``). granian does the same when the response
+    has a Content-Length (without one it would send a chunked, empty 200). In process,
+    Flask's test client raises this exception (a ``ConnectionError``) from the call itself.
     """
 
 
@@ -237,7 +238,8 @@ def _apply(fault: Fault) -> Response | None:
         with current_app.extensions.get(SPARE_THREADS, contextlib.nullcontext)():
             time.sleep(fault.delay_ms / 1000)
     if fault.drop:
-        return Response(_dropped_body(), content_type="application/json")
+        # a length that the body never delivers: granian then holds the head back too
+        return Response(_dropped_body(), content_type="application/json", headers={"Content-Length": "1"})
     if fault.status is not None:
         message = fault.body if fault.body is not None else f"{HTTP_STATUS_CODES.get(fault.status, 'Error')}."
         return errors.error_response(fault.status, message)

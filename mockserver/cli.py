@@ -1,10 +1,11 @@
-"""The ``mockserver`` command: serve the API on waitress, check fixtures, print the OpenAPI
-document."""
+"""The ``mockserver`` command: serve the API (waitress, or granian), check fixtures, print
+the OpenAPI document."""
 from __future__ import annotations
 
 import difflib
 import gc
 import logging
+import multiprocessing
 import signal
 import sys
 import time
@@ -21,6 +22,7 @@ from .wsgi import create_server
 
 DEFAULT_PORT = 30222  # the Local API's port (apilocal.md)
 ALL_INTERFACES = ("0.0.0.0", "::", "")
+SERVERS = ("waitress", "granian")
 
 
 def _url_host(host: str) -> str:
@@ -47,7 +49,7 @@ OFFICE_OPTIONS = (  # `cluster` hands these to each of its `serve` processes
                  help="Accept requests without Content-Type: application/json."),
     click.option("--local-api", is_flag=True, help="Local-API paging: up to 1000 items per page."),
     click.option("--threads", type=click.IntRange(1, 512),
-                 help="Worker threads per process [default: 1; 8 with --data-dir]."),
+                 help="Threads running requests, per process  [default: 1; 8 with --data-dir]"),
     click.option("--data-dir", type=click.Path(file_okay=False),
                  help="Keep offices in this folder across restarts (every write is fsynced)."),
     click.option("--no-admin", is_flag=True,
@@ -61,6 +63,23 @@ def _with(options: tuple) -> Any:
             command = option(command)
         return command
     return decorate
+
+
+def _server_factory(name: str) -> Any:
+    """What builds a server of kind *name* from (app, host, port, threads); a clean error
+    if granian is not installed or cannot fork."""
+    if name == "waitress":
+        return create_server
+    try:
+        from .fast import GranianServer
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] != "granian":
+            raise
+        raise click.ClickException("--server granian needs granian: "
+                                   "pip install 'opendental-tasks-mock[fast]'") from None
+    if "fork" not in multiprocessing.get_all_start_methods():
+        raise click.ClickException("--server granian needs fork (Linux, macOS): use waitress here")
+    return GranianServer
 
 
 def _announce(host: str, port: int, what: str) -> str:
@@ -79,21 +98,26 @@ def _announce(host: str, port: int, what: str) -> str:
 def default_threads(data_dir: str | None) -> int:
     """Worker threads when --threads is not given.
 
-    One is fastest in memory: more contend for the GIL (about 1.45x the requests per
-    second with one, bench/). A delay fault gets a spare thread for its wait (wsgi.py).
-    With --data-dir a write waits for its fsync, and concurrent writes share one only
-    if several threads are writing at once.
+    One is fastest in memory, on either server: more contend for the GIL (about 1.45x
+    the requests per second with one, bench/). On waitress a delay fault gets a spare
+    thread for its wait (wsgi.py); granian's pool is fixed, so there a delayed request
+    holds up the others unless --threads is given. With --data-dir a write waits for its
+    fsync, and concurrent writes share one only if several threads are writing at once.
     """
     return 8 if data_dir else 1
 
 
 @main.command()
 @_with(ADDRESS_OPTIONS + OFFICE_OPTIONS)
+@click.option("--server", "server_name", type=click.Choice(list(SERVERS)), default="waitress",
+              show_default=True, help="HTTP server: waitress answers even malformed HTTP with "
+              "JSON; granian is about twice as fast (needs the fast extra).")
 @click.option("--quiet", is_flag=True, help="No access log.")
 def serve(host: str, port: int, fixtures: str | None, keys: str | None, strict_keys: bool,
-          lenient_content_type: bool, local_api: bool, threads: int, data_dir: str | None,
-          no_admin: bool, quiet: bool) -> None:
-    """Serve the API with waitress until interrupted."""
+          lenient_content_type: bool, local_api: bool, threads: int | None, data_dir: str | None,
+          no_admin: bool, server_name: str, quiet: bool) -> None:
+    """Serve the API with waitress (or granian) until interrupted."""
+    make_server = _server_factory(server_name)  # before the (maybe long) fixture load
     config: dict[str, Any] = {"FIXTURES": fixtures, "KEYS": keys, "STRICT_KEYS": strict_keys,
                               "LENIENT_CONTENT_TYPE": lenient_content_type, "LOCAL_API": local_api,
                               "DATA_DIR": data_dir, "ADMIN_API": not no_admin}
@@ -111,11 +135,13 @@ def serve(host: str, port: int, fixtures: str | None, keys: str | None, strict_k
     # collector's full passes, which otherwise walk every task (p99 at 100,000 tasks).
     gc.freeze()
     try:
-        server = create_server(app, host=host, port=port, threads=threads or default_threads(data_dir))
+        server = make_server(app, host=host, port=port, threads=threads or default_threads(data_dir))
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    _announce(host, server.effective_port, "Open Dental Tasks mock")
-    # SIGTERM (docker stop, the cluster command) stops as cleanly as Ctrl-C
+    _announce(host, server.effective_port,
+              "Open Dental Tasks mock" + ("" if server_name == "waitress" else f" ({server_name})"))
+    # SIGTERM (docker stop, the cluster command) stops as cleanly as Ctrl-C (granian
+    # installs its own handlers for both, and returns from run() once its worker is gone)
     previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     # Waitress's I/O thread and the worker pass the GIL to and fro on every request: a
     # shorter switch interval than 5 ms keeps either from waiting on the other (bench/).

@@ -11,6 +11,7 @@ import requests
 
 from mockserver.cluster import ClusterError, spawn
 
+SERVERS = ("waitress", "granian")  # `mockserver serve --server`
 HEADERS = {"Authorization": "ODFHIR devkey/custkey", "Content-Type": "application/json"}
 
 

@@ -1,4 +1,4 @@
-"""Many clients at once against a live waitress server: no 5xx, no leaks, no lost writes.
+"""Many clients at once against a live server (waitress, granian): no 5xx, no leaks, no lost writes.
 
 Each client computes the state its acknowledged writes must have produced and compares
 it with what the server returns at the end (old tasks included, via DateTimeOriginal).
@@ -10,16 +10,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from liveserver import LiveServer, all_tasks
+from liveserver import SERVERS, LiveServer, all_tasks
 
 CLIENTS = 32
 ROUNDS = 15  # requests per client: POST, PUT, GET in turn
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def server():
-    with LiveServer("--threads", "16") as live:
+@pytest.fixture(scope="module", params=SERVERS)
+def server(request):
+    with LiveServer("--server", request.param, "--threads", "16") as live:
         yield live
 
 

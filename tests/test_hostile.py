@@ -1,7 +1,8 @@
 """Hostile input: every case gets its exact JSON-string 4xx and leaves the office unchanged.
 
-Most cases go through the Flask test client; those that waitress sees first (sizes,
-header syntax) also go over a real loopback socket.
+Most cases go through the Flask test client; those that the HTTP server sees first (sizes,
+header syntax) also go over a real loopback socket, on each server. granian (opt-in) answers
+malformed HTTP itself, without JSON: the tests pin what it does instead.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import socket
 import pytest
 
 from conftest import BASE, HEADERS, office
-from liveserver import LiveServer
+from liveserver import SERVERS, LiveServer, all_tasks
 from mockserver import create_app
 from mockserver.fixtures import FixtureError
 
@@ -94,9 +95,20 @@ def test_createTask_control_characters_are_stored_and_returned_escaped(api):
 # --- over a real socket ----------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def live():
-    with LiveServer() as server:
-        yield server
+def servers():
+    """One live server of each kind, by name."""
+    with LiveServer() as waitress, LiveServer("--server", "granian") as granian:
+        yield {"waitress": waitress, "granian": granian}
+
+
+@pytest.fixture(params=SERVERS)
+def live(servers, request):
+    return servers[request.param]
+
+
+@pytest.fixture
+def waitress(servers):
+    return servers["waitress"]
 
 
 def _exchange(server: LiveServer, request: bytes) -> tuple[int, dict, bytes]:
@@ -148,30 +160,70 @@ def test_createTask_exactly_the_limit_on_a_live_socket_is_accepted(live):
     "/api/v1/tasks?x=" + "a" * 300_000,  # query string over waitress's 256 KiB header limit
     "/api/v1/tasks/" + "1" * 300_000,  # path over it
 ])
-def test_listTasks_getTask_over_waitress_header_limit_is_a_json_400(live, target):
-    _assert_json_400(_exchange(live, _request("GET", target)),
+def test_listTasks_getTask_over_waitress_header_limit_is_a_json_400(waitress, target):
+    _assert_json_400(_exchange(waitress, _request("GET", target)),
                      "Request Header Fields Too Large: exceeds max_header of 262144.")
 
 
-def test_listTasks_long_query_under_the_header_limit_is_served(live):
-    with live.session() as session:
-        r = session.get(f"{live.api}/tasks", params={"unknown": "a" * 200_000})
+def test_listTasks_long_query_under_the_header_limit_is_served(waitress):
+    with waitress.session() as session:
+        r = session.get(f"{waitress.api}/tasks", params={"unknown": "a" * 200_000})
     assert r.status_code == 200 and isinstance(r.json(), list)
 
 
 @pytest.mark.parametrize("header", ["X-Note: a\rSet-Cookie: x=1", "X-Note: a\nSet-Cookie: x=1"])
-def test_getTask_bare_cr_or_lf_in_a_header_is_a_json_400(live, header):
-    status, headers, body = _exchange(live, _request("GET", "/api/v1/tasks/1408", header + "\r\n"))
+def test_getTask_bare_cr_or_lf_in_a_header_is_a_json_400(waitress, header):
+    status, headers, body = _exchange(waitress, _request("GET", "/api/v1/tasks/1408", header + "\r\n"))
     assert (status, headers["content-type"]) == (400, "application/json")
     assert json.loads(body).startswith("Bad Request: Bare CR or LF found in header line")
     assert "set-cookie" not in headers
 
 
-def test_createTask_bad_chunked_body_on_a_live_socket_is_a_json_400(live):
-    status, headers, body = _exchange(live, _request(
+def test_createTask_bad_chunked_body_on_a_live_socket_is_a_json_400(waitress):
+    status, headers, body = _exchange(waitress, _request(
         "POST", "/api/v1/tasks", "Transfer-Encoding: chunked\r\n", b"zz\r\n{}\r\n0\r\n\r\n"))
     assert (status, headers["content-type"]) == (400, "application/json")
     assert json.loads(body).startswith("Bad Request: ")
+
+
+# granian: hyper's own answers, with an empty body; pinned so that an upgrade that changes
+# them is noticed (README, Fidelity)
+MALFORMED_BODY = json.dumps(NEW_TASK).encode()
+GRANIAN_REFUSES = {
+    "garbage-start-line": (b"GARBAGE\r\n\r\n", 400),
+    "bad-http-version": (b"GET /api/v1/tasks/1408 HTTP/9.9\r\nHost: 127.0.0.1\r\n\r\n", 400),
+    "cr-in-a-header": (_request("POST", "/api/v1/tasks", "X-Note: a\rSet-Cookie: x=1\r\n"
+                                f"Content-Length: {len(MALFORMED_BODY)}\r\n", MALFORMED_BODY), 400),
+    "nul-in-the-path": (_request("GET", "/api/v1/tasks/14\x0008"), 400),
+    "query-over-64-KiB": (_request("GET", "/api/v1/tasks?x=" + "a" * 70_000), 414),
+    "path-over-64-KiB": (_request("GET", "/api/v1/tasks/" + "1" * 70_000), 414),
+}
+
+
+@pytest.mark.parametrize("name", GRANIAN_REFUSES)
+def test_granian_answers_malformed_http_itself_with_an_empty_body(servers, name):
+    granian, (request, expected) = servers["granian"], GRANIAN_REFUSES[name]
+    with granian.session() as session:
+        before = all_tasks(session, granian.api)
+        status, headers, body = _exchange(granian, request)  # returns once granian closes
+        assert (status, headers["connection"], body) == (expected, "close", b"")
+        assert "content-type" not in headers and "set-cookie" not in headers
+        assert all_tasks(session, granian.api) == before
+
+
+def test_granian_bare_lf_in_a_header_ends_the_header_line(servers):
+    # hyper takes a bare LF as a line end: "Set-Cookie" becomes a request header, never
+    # a response header
+    status, headers, body = _exchange(servers["granian"], _request(
+        "GET", "/api/v1/tasks/1408", "X-Note: a\nSet-Cookie: x=1\r\n"))
+    assert (status, headers["content-type"], json.loads(body)["TaskNum"]) == (200, "application/json", 1408)
+    assert "set-cookie" not in headers
+
+
+def test_granian_bad_chunked_body_reaches_the_app_as_an_empty_body(servers):
+    answer = _exchange(servers["granian"], _request(
+        "POST", "/api/v1/tasks", "Transfer-Encoding: chunked\r\n", b"zz\r\n{}\r\n0\r\n\r\n"))
+    _assert_json_400(answer, "Request body is required: a JSON object.")
 
 
 def test_getTask_crlf_in_TaskNum_on_a_live_socket_injects_no_header(live):

@@ -1,18 +1,21 @@
-"""The real thing: ``mockserver serve --port 0`` in a subprocess, driven over loopback."""
+"""The real thing: ``mockserver serve --port 0`` in a subprocess, driven over loopback, on
+each server (waitress and granian)."""
 import json
 import os
 import shlex
 import shutil
+import socket
 import subprocess
 import threading
 
 import pytest
+import requests
 
 from conftest import TASK_FIELDS
+from liveserver import SERVERS, LiveServer
 from mockserver.app import create_app
 from mockserver.cli import default_threads
 from mockserver.wsgi import SPARE_THREADS, create_server
-from liveserver import LiveServer
 
 WAIT = 20  # seconds: upper bound of every wait on the subprocess, never a measurement
 NO_PROXY_ENV = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
@@ -21,8 +24,8 @@ NO_PROXY_ENV = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
 class Server(LiveServer):
     """A live ``serve`` with a session for the office "office" and the API URL as ``url``."""
 
-    def __init__(self, *args: str):
-        super().__init__(*args, command=("serve",))
+    def __init__(self, kind: str, *args: str):
+        super().__init__("--server", kind, *args, command=("serve",))
         self.url = self.api
         self.http = self.session("office")
 
@@ -31,9 +34,15 @@ class Server(LiveServer):
         return [line for line in self.errors().splitlines() if "mockserver.access" in line]
 
 
+@pytest.fixture(scope="module", params=SERVERS)
+def kind(request):
+    """The HTTP server of ``mockserver serve --server``."""
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def server():
-    with Server("--quiet") as started:
+def server(kind):
+    with Server(kind, "--quiet") as started:
         yield started
 
 
@@ -78,6 +87,23 @@ def test_live_errors_are_json_strings(server):
     assert check(r, 400) == "Request body is not valid JSON."
 
 
+# waitress: closed without a byte; granian sometimes sends the head first, and then the
+# body is cut short (README, Control API)
+DROPPED = {"waitress": requests.ConnectionError,
+           "granian": (requests.ConnectionError, requests.exceptions.ChunkedEncodingError)}
+
+
+def test_live_drop_fault_closes_the_connection_unanswered(kind, server):
+    admin = server.url.removesuffix("/api/v1") + "/__admin"
+    fault = {"drop": True, "path": "/tasks/1408", "times": 1}
+    assert server.http.post(f"{admin}/faults", json=fault, timeout=WAIT).status_code == 201
+    with pytest.raises(DROPPED[kind]):
+        server.http.get(f"{server.url}/tasks/1408", timeout=WAIT)
+    [entry] = [e for e in server.http.get(f"{admin}/requests", timeout=WAIT).json() if e["fault"]]
+    assert entry["status"] is None  # the journal says: dropped
+    check(server.http.get(f"{server.url}/tasks/1408", timeout=WAIT), 200)  # once only
+
+
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 def test_live_banner_curl_line_works_as_written(server):
     done = subprocess.run([*shlex.split(server.curl), "--silent", "--show-error", "--max-time", str(WAIT)],
@@ -87,21 +113,28 @@ def test_live_banner_curl_line_works_as_written(server):
     assert list(task) == TASK_FIELDS and task["TaskNum"] == 1408
 
 
-def test_live_access_log_on_stderr_unless_quiet():
-    with Server() as loud:
+def test_live_access_log_on_stderr_unless_quiet(kind):
+    with Server(kind) as loud:
         check(loud.http.get(f"{loud.url}/tasks/1408", params={"Limit": 1}, timeout=WAIT), 200)
         [line] = loud.access_log()
     assert '127.0.0.1 "GET /api/v1/tasks/1408?Limit=1" 200 ' in line and line.endswith("ms")
 
 
-def test_live_quiet_has_no_access_log():
-    with Server("--quiet") as quiet:
+def test_live_quiet_has_no_access_log(kind):
+    with Server(kind, "--quiet") as quiet:
         check(quiet.http.get(f"{quiet.url}/tasks/1408", timeout=WAIT), 200)
         assert quiet.access_log() == []
 
 
-def test_live_a_delay_fault_does_not_hold_up_other_offices(server):
-    """One worker thread by default: a delayed request must get a spare thread for its wait."""
+@pytest.mark.parametrize("kind, threads", [("waitress", ()), ("granian", ("--threads", "3"))])
+def test_live_a_delay_fault_does_not_hold_up_other_offices(kind, threads):
+    """waitress runs one worker thread by default and must get a spare one for a delayed
+    request's wait; granian's pool is fixed, so there it takes --threads (README)."""
+    with Server(kind, "--quiet", *threads) as server:
+        _delayed_office_leaves_the_others_served(server)
+
+
+def _delayed_office_leaves_the_others_served(server: Server) -> None:
     base = server.url.removesuffix("/api/v1")
     slow, other = server.session("slow-office"), server.session("other-office")
     check(slow.post(f"{base}/__admin/faults", json={"path": "/tasks/*", "delay_ms": 3000, "times": 2}), 201)
@@ -145,6 +178,15 @@ def test_live_quiet_stays_quiet_under_concurrent_load(server):
     def fetch(_: int) -> int:
         return server.session().get(f"{server.url}/tasks/1408", timeout=WAIT).status_code
 
+    before = server.errors()  # the module's server: earlier tests may have logged
     with ThreadPoolExecutor(16) as pool:
         assert set(pool.map(fetch, range(200))) == {200}
-    assert server.errors() == ""  # no "Task queue depth is N" from waitress, say
+    assert server.errors() == before  # no "Task queue depth is N" from waitress, say
+
+
+def test_granian_listener_sends_without_delay():
+    # no timed assertion: the option that keeps granian's answers from waiting 40 ms each
+    from mockserver.fast import listen
+
+    with listen("127.0.0.1", 0) as listener:
+        assert listener.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)

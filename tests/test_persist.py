@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
 import logging
 import os
 import threading
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -14,11 +16,11 @@ import requests
 from click.testing import CliRunner
 
 from conftest import Api
-from liveserver import LiveServer, all_tasks
+from liveserver import SERVERS, LiveServer, all_tasks
 from mockserver import create_app
 from mockserver.cli import main
 from mockserver.fixtures import load_dir
-from mockserver.persist import JOURNAL, PersistError
+from mockserver.persist import JOURNAL, LOCK, PersistError
 
 NEW_TASK = {"TaskListNum": 3842, "Descript": "Call the lab.", "UserNum": 12}
 
@@ -195,12 +197,13 @@ def test_customer_keys_never_become_file_names(tmp_path):
 # --- live servers: graceful stop and SIGKILL --------------------------------------------
 
 @pytest.mark.slow
-def test_createTask_survives_graceful_restart_of_live_server(tmp_path):
-    with LiveServer("--data-dir", str(tmp_path)) as server, server.session() as session:
+@pytest.mark.parametrize("kind", SERVERS)
+def test_createTask_survives_graceful_restart_of_live_server(tmp_path, kind):
+    with LiveServer("--server", kind, "--data-dir", str(tmp_path)) as server, server.session() as session:
         created = session.post(f"{server.api}/tasks", json=NEW_TASK).json()
         before = all_tasks(session, server.api)
         assert server.stop() == 0
-    with LiveServer("--data-dir", str(tmp_path)) as server, server.session() as session:
+    with LiveServer("--server", kind, "--data-dir", str(tmp_path)) as server, server.session() as session:
         assert all_tasks(session, server.api) == before
         assert before[created["TaskNum"]] == created
 
@@ -237,13 +240,29 @@ def _writer(server: LiveServer, customer: str, acked: dict, pending: dict, failu
             count.release()
 
 
+def _wait_until_unlocked(folder: Path) -> None:
+    """Until no process holds the data folder (granian's worker stops after its parent)."""
+    fd = os.open(folder / LOCK, os.O_RDWR)
+    try:
+        for _ in range(600):  # bounded: 60 s
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                time.sleep(0.1)
+        raise AssertionError(f"{folder} is still locked: an orphan process serves on")
+    finally:
+        os.close(fd)  # releases the lock taken here
+
+
 @pytest.mark.slow
-def test_createTask_updateTask_every_acknowledged_write_survives_sigkill(tmp_path):
+@pytest.mark.parametrize("kind", SERVERS)
+def test_createTask_updateTask_every_acknowledged_write_survives_sigkill(tmp_path, kind):
     customers = [f"crash-{n}" for n in range(WRITERS)]
     acked = {c: {} for c in customers}
     pending = {c: {} for c in customers}
     count, stop, failures = threading.Semaphore(0), threading.Event(), []
-    with LiveServer("--data-dir", str(tmp_path)) as server:
+    with LiveServer("--server", kind, "--data-dir", str(tmp_path)) as server:
         with server.session() as session:
             seed = all_tasks(session, server.api)
         threads = [threading.Thread(target=_writer,
@@ -258,7 +277,8 @@ def test_createTask_updateTask_every_acknowledged_write_survives_sigkill(tmp_pat
         for thread in threads:
             thread.join(timeout=60)
     assert not failures
-    with LiveServer("--data-dir", str(tmp_path)) as server:
+    _wait_until_unlocked(tmp_path)
+    with LiveServer("--server", kind, "--data-dir", str(tmp_path)) as server:
         for customer in customers:
             with server.session(customer) as session:
                 final = all_tasks(session, server.api)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from liveserver import LiveServer
+from liveserver import SERVERS, LiveServer
 from mockserver import cli
 
 
@@ -72,11 +72,21 @@ def test_serve_strict_keys_on_a_live_server(tmp_path):
     assert unlisted.headers["WWW-Authenticate"].startswith("ODFHIR")
 
 
-def test_serve_port_in_use_is_a_clear_error():
+@pytest.mark.parametrize("kind", SERVERS)
+def test_serve_port_in_use_is_a_clear_error(kind):
     with LiveServer() as server:
         port = server.url.rsplit(":", 1)[1]
         # a subprocess: waitress leaks the socket it failed to bind
-        result = subprocess.run([sys.executable, "-m", "mockserver", "serve", "--port", port],
+        result = subprocess.run([sys.executable, "-m", "mockserver", "serve", "--server", kind, "--port", port],
                                 capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert f"Error: cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
+
+
+def test_serve_granian_not_installed_is_a_clear_error(monkeypatch):
+    for name in [m for m in sys.modules if m.partition(".")[0] == "granian"] + ["granian"]:
+        monkeypatch.setitem(sys.modules, name, None)  # as if not installed (nor imported)
+    monkeypatch.delitem(sys.modules, "mockserver.fast", raising=False)
+    result = CliRunner().invoke(cli.main, ["serve", "--server", "granian", "--port", "0"])
+    assert result.exit_code == 1
+    assert result.stderr == "Error: --server granian needs granian: pip install 'opendental-tasks-mock[fast]'\n"
