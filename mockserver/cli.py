@@ -15,7 +15,7 @@ import click
 
 from .app import create_app
 from .cluster import Cluster, ClusterError
-from .fixtures import FixtureError, load_dir
+from .fixtures import FixtureError, default_cache_dir, load_dir
 from .persist import PersistError
 from .wsgi import create_server
 
@@ -40,6 +40,8 @@ ADDRESS_OPTIONS = (
 OFFICE_OPTIONS = (  # `cluster` hands these to each of its `serve` processes
     click.option("--fixtures", type=click.Path(exists=True, file_okay=False),
                  help="Fixtures folder (default: the shipped dataset)."),
+    click.option("--no-cache", is_flag=True,
+                 help="Validate the fixtures on every start instead of reusing the dataset cache."),
     click.option("--keys", type=click.Path(exists=True, dir_okay=False),
                  help="Keys file (YAML): permissions, disabled keys, office versions."),
     click.option("--strict-keys", is_flag=True, help="Reject key pairs the keys file does not list."),
@@ -79,24 +81,30 @@ def _announce(host: str, port: int, what: str) -> str:
 @main.command()
 @_with(ADDRESS_OPTIONS + OFFICE_OPTIONS)
 @click.option("--quiet", is_flag=True, help="No access log.")
-def serve(host: str, port: int, fixtures: str | None, keys: str | None, strict_keys: bool,
-          lenient_content_type: bool, local_api: bool, threads: int, data_dir: str | None,
-          no_admin: bool, quiet: bool) -> None:
+def serve(host: str, port: int, fixtures: str | None, no_cache: bool, keys: str | None,
+          strict_keys: bool, lenient_content_type: bool, local_api: bool, threads: int,
+          data_dir: str | None, no_admin: bool, quiet: bool) -> None:
     """Serve the API with waitress until interrupted."""
     config: dict[str, Any] = {"FIXTURES": fixtures, "KEYS": keys, "STRICT_KEYS": strict_keys,
+                              "FIXTURE_CACHE": None if no_cache else default_cache_dir(),
                               "LENIENT_CONTENT_TYPE": lenient_content_type, "LOCAL_API": local_api,
                               "DATA_DIR": data_dir, "ADMIN_API": not no_admin}
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(message)s")
+    # Loading makes hundreds of thousands of objects that all stay alive: collecting
+    # meanwhile would only walk them again and again (a third of the start at 100,000).
+    gc.disable()
     try:
         app = create_app(config)
+        logging.getLogger("mockserver.access").setLevel(logging.WARNING if quiet else logging.INFO)
+        app.extensions["mockserver"].warm()
+        # The seed's records live as long as the server: keep them out of the cyclic
+        # garbage collector's full passes, which otherwise walk every task (p99 at 100,000).
+        gc.freeze()
     except (FixtureError, PersistError) as exc:
         raise click.ClickException(str(exc)) from None
-    logging.getLogger("mockserver.access").setLevel(logging.WARNING if quiet else logging.INFO)
-    app.extensions["mockserver"].warm()
-    # The seed's records live as long as the server: keep them out of the cyclic garbage
-    # collector's full passes, which otherwise walk every task (p99 at 100,000 tasks).
-    gc.freeze()
+    finally:
+        gc.enable()
     try:
         server = create_server(app, host=host, port=port, threads=threads)
     except OSError as exc:

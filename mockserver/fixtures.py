@@ -8,10 +8,18 @@ error names the file, the record and the field.
 """
 from __future__ import annotations
 
+import hashlib
+import logging
+import marshal
+import os
+import sys
+import tempfile
 from collections.abc import Hashable
+from datetime import date, datetime, timedelta
+from importlib import metadata
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import yaml
 from yaml.composer import Composer
@@ -19,8 +27,8 @@ from yaml.events import (DocumentEndEvent, DocumentStartEvent, SequenceEndEvent,
                          SequenceStartEvent, StreamEndEvent)
 from marshmallow import RAISE, Schema, fields
 
-from .schemas import (AppointmentSchema, DefinitionRecordSchema, OdBool, OdEnum, OdSchema,
-                      OdString, PatientSchema, TaskListSchema, TaskSchema, UserodSchema)
+from .schemas import (AppointmentSchema, DefinitionRecordSchema, OdBool, OdDate, OdDateTime,
+                      OdEnum, OdSchema, OdString, PatientSchema, TaskListSchema, TaskSchema, UserodSchema)
 from .store import (DEFAULT_VERSION, PERMISSIONS, TASK_PRIORITIES, ApiError, Dataset,
                     KeyPolicy, Office, RelativeTime, parse_version, primary_key, RECORD_TYPES)
 
@@ -112,18 +120,31 @@ def default_dir() -> Path:
     return Path(str(resources.files("mockserver.default_fixtures")))
 
 
-def load_dir(folder: str | Path | None = None) -> Dataset:
-    """Load and validate a fixtures folder (default: the shipped dataset)."""
+def load_dir(folder: str | Path | None = None, cache_dir: str | Path | None = None) -> Dataset:
+    """Load and validate a fixtures folder (default: the shipped dataset).
+
+    With *cache_dir*, a dataset validated before from the very same bytes (and the same
+    code) is read from the cache instead: the start of ``serve`` at 100,000 tasks.
+    """
     path = Path(folder) if folder is not None else default_dir()
     if not path.is_dir():
         raise FixtureError(f"{path}: not a folder of fixtures")
-    documents, root = {}, path.resolve()
+    files, root = {}, path.resolve()
     for name in (*RECORD_SCHEMAS, OFFICE):
         file = path / f"{name}.yaml"
         if file.is_file():
             if not file.resolve().is_relative_to(root):  # a symlink must stay inside
                 raise FixtureError(f"{file}: resolves outside the fixtures folder {path}")
-            documents[name] = read_yaml(file.read_text(encoding="utf-8"), str(file))
+            files[name] = file
+    if cache_dir is None:
+        return _parse_files(files, path)
+    cache = DatasetCache(Path(cache_dir), root, files)
+    return cache.read() or cache.write(_parse_files(files, path))
+
+
+def _parse_files(files: Mapping[str, Path], path: Path) -> Dataset:
+    documents = {name: read_yaml(file.read_text(encoding="utf-8"), str(file))
+                 for name, file in files.items()}
     return parse_documents(documents, origin=str(path))
 
 
@@ -142,6 +163,10 @@ def _where(origin: str, kind: str, index: int | None = None, row: Any = None) ->
     return f"{place}, record {index}{named}"
 
 
+# immutable types whose equal values are interchangeable (not bool: True == 1)
+_SHAREABLE = frozenset({int, str, date, datetime, RelativeTime})
+
+
 def parse_documents(documents: Mapping[str, Any], origin: str = "") -> Dataset:
     """Validate fixture documents ({"tasks": [...], ..., "office": {...}}) into a Dataset."""
     if not isinstance(documents, Mapping):
@@ -151,6 +176,7 @@ def parse_documents(documents: Mapping[str, Any], origin: str = "") -> Dataset:
         raise FixtureError(f"{origin or 'state'}: unknown resource {sorted(extra)[0]!r}; "
                            f"expected {', '.join([*RECORD_SCHEMAS, OFFICE])}")
     records: dict[str, tuple[dict[str, Any], ...]] = {}
+    shared: dict[Any, Any] = {}  # one object per equal value: a third of the memory at 100,000
     for kind, schema in RECORD_SCHEMAS.items():
         rows = documents.get(kind) or []
         if not isinstance(rows, list):
@@ -172,7 +198,8 @@ def parse_documents(documents: Mapping[str, Any], origin: str = "") -> Dataset:
             seen.add(values[key])
             if "userGroupNums" in values:
                 values["userGroupNums"] = tuple(values["userGroupNums"])
-            loaded.append(values)
+            loaded.append({name: shared.setdefault(value, value) if type(value) in _SHAREABLE
+                           else value for name, value in values.items()})
         records[kind] = tuple(loaded)
     _check_references(records, origin)
     version = _office_settings(documents.get(OFFICE), origin)
@@ -218,6 +245,128 @@ def _check_references(records: Mapping[str, tuple[dict[str, Any], ...]], origin:
                 if not ok(row):
                     raise FixtureError(f"{_where(origin, kind, index, row)}: "
                                        f"{name} {row.get(name, '(missing)')} does not resolve.")
+
+
+# --- the validated-dataset cache ------------------------------------------------------
+
+def default_cache_dir() -> Path:
+    """The per-user cache folder: $XDG_CACHE_HOME (or ~/.cache)/opendental-tasks-mock."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "opendental-tasks-mock"
+
+
+_CACHE_MAGIC = b"opendental-tasks-mock dataset cache 1\n"
+_CODE = ("fixtures.py", "schemas.py", "store.py")  # modules that decide what a record is
+_TEMPORAL = {kind: frozenset(f.attribute or name for name, f in schema().fields.items()
+                             if isinstance(f, (OdDate, OdDateTime)))
+             for kind, schema in RECORD_SCHEMAS.items()}
+
+
+def _encode_times(values: Iterable[Any]) -> tuple[list, list, list]:
+    """Distinct times as builtins (marshal knows no others): RelativeTimes, datetimes, dates."""
+    relative, stamps, days = [], [], []
+    for value in values:
+        if isinstance(value, RelativeTime):
+            relative.append((value.delta.days, value.delta.seconds, value.as_date))
+        elif isinstance(value, datetime):
+            stamps.append((value.year, value.month, value.day, value.hour, value.minute,
+                           value.second, value.microsecond))
+        else:
+            days.append(value.toordinal())
+    return relative, stamps, days
+
+
+def _decode_times(relative: list, stamps: list, days: list) -> list:
+    return [*(RelativeTime(timedelta(d, s), as_date) for d, s, as_date in relative),
+            *(datetime(*parts) for parts in stamps), *map(date.fromordinal, days)]
+
+
+class DatasetCache:
+    """One fixtures folder's validated Dataset in a private per-user folder.
+
+    The file holds marshal data (builtins only, never pickle) with a checksum, under a
+    key made of the fixture files' bytes, the package's version and the code that
+    validates them: any change, a corrupt file or a foreign folder means a fresh load.
+    """
+
+    def __init__(self, folder: Path, fixtures: Path, files: Mapping[str, Path]):
+        self.folder = folder
+        self.file = folder / (hashlib.sha256(str(fixtures).encode()).hexdigest()[:32] + ".marshal")
+        key = hashlib.sha256(f"{_package_version()} {sys.version}".encode())
+        here = Path(__file__).parent
+        for name in (*_CODE, *files):
+            data = (here / name if name in _CODE else files[name]).read_bytes()
+            key.update(f"\0{name}\0{len(data)}\0".encode())
+            key.update(data)
+        self.key = key.hexdigest()
+
+    def _private(self) -> bool:
+        # others must not be able to plant a dataset: our own folder, closed to them
+        try:
+            info = self.folder.stat()
+        except OSError:
+            return False
+        return info.st_uid == os.getuid() and not info.st_mode & 0o077
+
+    def read(self) -> Dataset | None:
+        """The cached Dataset, or None when there is none usable."""
+        if not self._private():
+            return None
+        try:
+            raw = self.file.read_bytes()
+        except OSError:
+            return None
+        head, digest, payload = raw[:len(_CACHE_MAGIC)], raw[len(_CACHE_MAGIC):][:32], raw[len(_CACHE_MAGIC) + 32:]
+        if head != _CACHE_MAGIC or hashlib.sha256(payload).digest() != digest:
+            return None
+        try:
+            content = marshal.loads(payload)
+            if content["key"] != self.key:
+                return None
+            times = _decode_times(*content["times"])
+            for kind, rows in content["records"].items():
+                for name in _TEMPORAL[kind]:
+                    for row in rows:
+                        if name in row:
+                            row[name] = times[row[name]]
+            return Dataset(content["records"], content["version"], content["relative"])
+        except (ValueError, EOFError, TypeError, KeyError, AttributeError):
+            return None  # written by something else: rebuild
+
+    def write(self, dataset: Dataset) -> Dataset:
+        """Store *dataset* (best effort: a read-only home only costs the next start); return it."""
+        # each distinct time once, in _encode_times's order; the records hold its index
+        distinct = sorted({value for rows in dataset.records.values() for row in rows
+                           for value in row.values() if isinstance(value, (date, RelativeTime))},
+                          key=lambda v: (not isinstance(v, RelativeTime), not isinstance(v, datetime)))
+        index = {value: number for number, value in enumerate(distinct)}
+        records = {kind: tuple({name: index[value] if name in _TEMPORAL[kind] else value
+                                for name, value in row.items()} for row in rows)
+                   for kind, rows in dataset.records.items()}
+        payload = marshal.dumps({"key": self.key, "version": dataset.version,
+                                 "relative": dataset.relative, "records": records,
+                                 "times": _encode_times(distinct)})
+        try:
+            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if not self._private():
+                raise OSError(f"{self.folder} is open to other users")
+            with tempfile.NamedTemporaryFile(dir=self.folder, delete=False) as out:
+                try:
+                    out.write(_CACHE_MAGIC + hashlib.sha256(payload).digest() + payload)
+                except BaseException:
+                    os.unlink(out.name)
+                    raise
+            os.replace(out.name, self.file)  # readers see the old file or the new one
+        except OSError as exc:
+            logging.getLogger(__name__).warning("cannot write the dataset cache: %s", exc)
+        return dataset
+
+
+def _package_version() -> str:
+    try:
+        return metadata.version("opendental-tasks-mock")
+    except metadata.PackageNotFoundError:  # run from a source tree
+        return "source"
 
 
 def export_office(office: Office) -> dict[str, Any]:
