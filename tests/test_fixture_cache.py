@@ -92,10 +92,12 @@ def test_any_byte_change_is_a_miss(tmp_path, folder, parses, change):
 
 
 def test_other_code_or_version_is_a_miss(tmp_path, folder, monkeypatch):
-    cache = tmp_path / "cache"
-    key = DatasetCache(cache, folder.resolve(), {"tasks": folder / "tasks.yaml"}).key
+    def head():
+        return DatasetCache(tmp_path, folder.resolve(), {"tasks": folder / "tasks.yaml"}).head
+
+    before = head()
     monkeypatch.setattr(fixtures, "_package_version", lambda: "99.0")
-    assert DatasetCache(cache, folder.resolve(), {"tasks": folder / "tasks.yaml"}).key != key
+    assert head() != before
 
 
 @pytest.mark.parametrize("damage", [
@@ -116,14 +118,26 @@ def test_a_damaged_cache_is_ignored_and_rebuilt(tmp_path, folder, parses, damage
     assert load_dir(folder, cache) == expected and parses == []  # rewritten
 
 
-def test_marshal_data_of_another_shape_is_ignored(tmp_path, folder, parses):
+@pytest.mark.parametrize("content", [{"records": 1}, {"times": ([], [], []), "records": {"tasks": [{"DateTask": 5}]}}, [], 7])
+def test_marshal_data_of_another_shape_is_ignored(tmp_path, folder, parses, content):
     cache = tmp_path / "cache"
     expected = load_dir(folder, cache)
     (entry,) = cache_files(cache)
-    payload = marshal.dumps({"key": "wrong", "records": 1})
-    entry.write_bytes(fixtures._CACHE_MAGIC + hashlib.sha256(payload).digest() + payload)
+    packed = marshal.dumps(content)
+    head = DatasetCache(cache, folder.resolve(), fixtures_of(folder)).head
+    assert entry.read_bytes().startswith(head)
+    entry.write_bytes(head + hashlib.sha256(packed).digest() + packed)
     parses.clear()
     assert load_dir(folder, cache) == expected and parses
+
+
+def fixtures_of(folder):
+    return {f.stem: f for f in sorted(folder.glob("*.yaml"))}
+
+
+def test_packing_keeps_the_parsed_dataset(folder):
+    parsed = fixtures._parse_files(fixtures_of(folder), folder)
+    assert parsed.relative and fixtures._unpack(fixtures._pack(parsed)) == parsed
 
 
 def test_invalid_fixtures_are_never_cached(tmp_path):
@@ -170,3 +184,10 @@ def test_serve_caches_unless_told_not_to(monkeypatch, flags, cached):
     result = CliRunner().invoke(main, ["serve", "--port", "0", *flags])
     assert result.exit_code == 1 and seen == [default_cache_dir() if cached else None]
     assert gc.isenabled()
+
+
+def test_release_free_memory_is_harmless_everywhere(monkeypatch):
+    from mockserver import cli
+    cli._release_free_memory()  # glibc here: really trims
+    monkeypatch.setattr(cli.sys, "platform", "darwin")
+    cli._release_free_memory()
