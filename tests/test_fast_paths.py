@@ -5,12 +5,16 @@ from datetime import datetime
 
 import pytest
 import yaml
+from click.testing import CliRunner
 from hypothesis import given, settings, strategies as st
 
-from mockserver.fixtures import FixtureError, _Loader, default_dir, read_yaml
+from marshmallow import RAISE
+
+from mockserver.fixtures import RECORD_SCHEMAS, FixtureError, _Loader, default_dir, read_yaml
 from mockserver.schemas import (DATE_FORMAT, DATETIME_FORMAT, ISO_FORMATTERS, DefinitionSchema,
-                                FormatQuery, TaskNumPath, TaskQuery, TaskSchema, compile_format,
-                                dump, load)
+                                FormatQuery, RecordLoader, TaskNumPath, TaskQuery, TaskSchema,
+                                _load_plan, compile_format, dump, load)
+from mockserver.cli import main
 from mockserver.store import MAX_ID, TASK_STATUSES, BadRequest, Definition, Task
 
 
@@ -82,3 +86,49 @@ def test_read_yaml_default_fixtures_equal_whole_documents():
     for file in default_dir().glob("*.yaml"):
         text = file.read_text(encoding="utf-8")
         assert read_yaml(text, file.name) == yaml.load(text, Loader=_Loader)  # noqa: S506
+
+
+# --- RecordLoader (fixtures) against Schema.load --------------------------------------
+
+ODD_VALUES = [0, 1, -1, 2**63 - 1, 2**63, 1.5, True, False, None, "", "x", " 1", "1", [], [1], ["1"],
+              {}, "now", "now-3d", "now-", "now+1d2h", "2024-02-29", "2023-02-29",
+              "2024-02-29 23:59:59", "2024-02-29 24:00:00", "New", "new", "Done", "Patient",
+              "true", "false", "True", "Weekly, Monday", "Weekly,Funday", "NoReminder", "0"]
+
+
+def outcome(load, record):
+    try:
+        return "ok", load(record)
+    except BadRequest as exc:
+        return "error", exc.message
+
+
+@pytest.mark.parametrize("kind", list(RECORD_SCHEMAS))
+def test_fixture_record_loader_gives_what_marshmallow_gives(kind, tmp_path):
+    assert CliRunner().invoke(main, ["generate-fixtures", "--tasks", "300", "--output", str(tmp_path)]).exit_code == 0
+    valid = [*read_yaml((default_dir() / f"{kind}.yaml").read_text(), kind),
+             *read_yaml((tmp_path / f"{kind}.yaml").read_text(), kind)]
+    schema = RECORD_SCHEMAS[kind]()
+    schema.allow_relative = True
+    fast = RecordLoader(schema)
+    assert fast.plan is not None  # the fast path is really taken
+    records = list(valid)
+    for name in schema.load_fields:
+        key = schema.load_fields[name].data_key or name
+        records += [{**valid[0], key: value} for value in ODD_VALUES]
+        records.append({k: v for k, v in valid[0].items() if k != key})
+    records += [{**valid[0], "Unknown": 1}, {}, {"Unknown": 1}]
+    for record in records * 2:  # the second round answers from what the first remembered
+        expected = outcome(lambda r: schema.load(r, unknown=RAISE), record)
+        got = outcome(fast.load, record)
+        assert got == expected, record
+        if got[0] == "ok":
+            assert list(got[1]) == list(expected[1])  # the same field order too
+
+
+def test_fixture_record_loader_falls_back_when_the_schema_has_more_than_fields():
+    assert _load_plan(TaskNumPath()) is None  # a required field
+    assert _load_plan(TaskQuery()) is None  # a load default
+    assert RecordLoader(TaskNumPath()).load({"TaskNum": "5"}) == {"TaskNum": 5}
+    with pytest.raises(BadRequest, match="TaskNum is required."):
+        RecordLoader(TaskNumPath()).load({})
