@@ -28,8 +28,8 @@ from yaml.events import (DocumentEndEvent, DocumentStartEvent, SequenceEndEvent,
 from marshmallow import RAISE, Schema, fields
 
 from .schemas import (AppointmentSchema, DefinitionRecordSchema, OdBool, OdDate, OdDateTime,
-                      OdEnum, OdSchema, OdString, PatientSchema, RecordLoader, TaskListSchema, TaskSchema,
-                      UserodSchema)
+                      OdEnum, OdSchema, OdString, PatientSchema, RecordLoader, TaskListSchema,
+                      TaskSchema, UserodSchema)
 from .store import (DEFAULT_VERSION, PERMISSIONS, TASK_PRIORITIES, ApiError, Dataset,
                     KeyPolicy, Office, RelativeTime, parse_version, primary_key, RECORD_TYPES)
 
@@ -186,16 +186,21 @@ def parse_documents(documents: Mapping[str, Any], origin: str = "") -> Dataset:
         loader, key, seen = RecordLoader(_record_loader(schema)), primary_key(RECORD_TYPES[kind]), set()
         loaded = []
         for index, row in enumerate(rows, 1):
+            problem = None  # the record's name is only worked out for an error
             if not isinstance(row, dict):
-                raise FixtureError(f"{_where(origin, kind, index, row)}: must be a mapping of field to value")
-            try:
-                values = loader.load(row)
-            except ApiError as exc:
-                raise FixtureError(f"{_where(origin, kind, index, row)}: {exc.message}") from None
-            if key not in values:
-                raise FixtureError(f"{_where(origin, kind, index, row)}: {key} is required.")
-            if values[key] in seen:
-                raise FixtureError(f"{_where(origin, kind, index, row)}: {key} {values[key]} is used twice.")
+                problem = "must be a mapping of field to value"
+            else:
+                try:
+                    values = loader.load(row)
+                except ApiError as exc:
+                    problem = exc.message
+                else:
+                    if key not in values:
+                        problem = f"{key} is required."
+                    elif values[key] in seen:
+                        problem = f"{key} {values[key]} is used twice."
+            if problem is not None:
+                raise FixtureError(f"{_where(origin, kind, index, row)}: {problem}")
             seen.add(values[key])
             if "userGroupNums" in values:
                 values["userGroupNums"] = tuple(values["userGroupNums"])
@@ -228,7 +233,8 @@ def _check_references(records: Mapping[str, tuple[dict[str, Any], ...]], origin:
             for kind, rows in records.items()}
     priorities = {row["DefNum"] for row in records["definitions"]
                   if row.get("Category") == TASK_PRIORITIES} | {0}
-    tasklists, userods, patients = (keys[kind] | {0} for kind in ("tasklists", "userods", "patients"))
+    tasklists, userods, patients = (keys[kind] | {0} for kind in ("tasklists", "userods",
+                                                                   "patients"))
     objects = {"Patient": keys["patients"], "Appointment": keys["appointments"]}
     rules = {
         "tasks": [("TaskListNum", lambda r: r.get("TaskListNum", 0) in tasklists),
@@ -283,7 +289,7 @@ def _decode_times(relative: list, stamps: list, days: list) -> list:
 
 
 def _pack(dataset: Dataset) -> bytes:
-    """*dataset* as marshal data: builtins only, each distinct time once (records hold its index)."""
+    """*dataset* as marshal data: builtins only, each distinct time once, records hold its index."""
     distinct = sorted({value for rows in dataset.records.values() for row in rows
                        for value in row.values() if isinstance(value, (date, RelativeTime))},
                       key=lambda v: (not isinstance(v, RelativeTime), not isinstance(v, datetime)))

@@ -78,7 +78,7 @@ def test_folder_open_to_others_is_neither_read_nor_written(tmp_path, folder, par
 
 
 @pytest.mark.parametrize("change", [
-    lambda f: (f / "tasks.yaml").write_bytes((f / "tasks.yaml").read_bytes().replace(b"now-1d", b"now-2d")),
+    lambda f: (f / "tasks.yaml").write_text((f / "tasks.yaml").read_text().replace("now-1d", "now-2d")),
     lambda f: (f / "patients.yaml").write_bytes((f / "patients.yaml").read_bytes() + b" "),
     lambda f: (f / "office.yaml").unlink(),
 ])
@@ -118,7 +118,8 @@ def test_a_damaged_cache_is_ignored_and_rebuilt(tmp_path, folder, parses, damage
     assert load_dir(folder, cache) == expected and parses == []  # rewritten
 
 
-@pytest.mark.parametrize("content", [{"records": 1}, {"times": ([], [], []), "records": {"tasks": [{"DateTask": 5}]}}, [], 7])
+@pytest.mark.parametrize("content", [
+    {"records": 1}, {"times": ([], [], []), "records": {"tasks": [{"DateTask": 5}]}}, [], 7])
 def test_marshal_data_of_another_shape_is_ignored(tmp_path, folder, parses, content):
     cache = tmp_path / "cache"
     expected = load_dir(folder, cache)
