@@ -263,6 +263,7 @@ def default_cache_dir() -> Path:
 
 
 _CACHE_MAGIC = b"opendental-tasks-mock dataset cache 1\n"
+CACHE_ENTRIES = 8  # datasets kept (about 15 MB each at 100,000 tasks)
 _CODE = ("fixtures.py", "schemas.py", "store.py")  # modules that decide what a record is
 _TEMPORAL = {kind: frozenset(f.attribute or name for name, f in schema().fields.items()
                              if isinstance(f, (OdDate, OdDateTime)))
@@ -369,8 +370,17 @@ class DatasetCache:
                     os.unlink(out.name)
                     raise
             os.replace(out.name, self.file)  # readers see the old file or the new one
+            self._prune()
         except OSError as exc:
             logging.getLogger(__name__).warning("cannot write the dataset cache: %s", exc)
+
+    def _prune(self) -> None:
+        # one entry per fixtures folder, and folders come and go (temporary ones for
+        # benchmarks and tests): keep the most recently written few
+        others = sorted((f for f in self.folder.glob("*.marshal") if f != self.file),
+                        key=lambda f: f.stat().st_mtime_ns)
+        for old in others[:max(len(others) - (CACHE_ENTRIES - 1), 0)]:
+            old.unlink(missing_ok=True)
 
 
 def _package_version() -> str:

@@ -192,3 +192,14 @@ def test_release_free_memory_is_harmless_everywhere(monkeypatch):
     cli._release_free_memory()  # glibc here: really trims
     monkeypatch.setattr(cli.sys, "platform", "darwin")
     cli._release_free_memory()
+
+
+def test_only_the_latest_datasets_are_kept(tmp_path, monkeypatch):
+    monkeypatch.setattr(fixtures, "CACHE_ENTRIES", 2)
+    cache = tmp_path / "cache"
+    entries = []
+    for n in range(3):
+        (tmp_path / str(n)).mkdir()
+        load_dir(fixture_dir(tmp_path / str(n)), cache)
+        entries.append({f.name for f in cache_files(cache)} - set().union(*entries))
+    assert {f.name for f in cache_files(cache)} == entries[1] | entries[2]
