@@ -23,7 +23,8 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 from yaml.composer import Composer
-from yaml.events import (DocumentEndEvent, DocumentStartEvent, SequenceEndEvent,
+from yaml.constructor import SafeConstructor
+from yaml.events import (DocumentEndEvent, DocumentStartEvent, ScalarEvent, SequenceEndEvent,
                          SequenceStartEvent, StreamEndEvent)
 from marshmallow import RAISE, Schema, fields
 
@@ -51,6 +52,7 @@ class FixtureError(ValueError):
 # libyaml's parser when PyYAML has it: three times faster on 100,000 tasks (bench/),
 # with the same safe constructor and the same resolvers as the pure-Python one.
 _SafeBase = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_STR = "tag:yaml.org,2002:str"
 
 
 class _Loader(_SafeBase, Composer):
@@ -59,18 +61,47 @@ class _Loader(_SafeBase, Composer):
     Composer's methods let read_yaml compose a list one item at a time.
     """
 
+    def compose_node(self, parent: Any, index: Any) -> yaml.Node:
+        """Composer.compose_node, shorter for a scalar without anchor (most of a fixture)."""
+        event = self.peek_event()
+        if type(event) is not ScalarEvent or event.anchor is not None or self.yaml_path_resolvers:
+            return super().compose_node(parent, index)
+        self.get_event()
+        tag = event.tag
+        if tag is None or tag == "!":
+            tag = self.resolve(yaml.ScalarNode, event.value, event.implicit)
+        return yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark,
+                               style=event.style)
+
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         """A mapping; a key given twice is an error (PyYAML would silently keep the last)."""
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            if not isinstance(key, Hashable):
-                break  # SafeLoader reports the unhashable key itself
-            if key in seen:
+        if not self._plain(node):
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if not isinstance(key, Hashable):
+                    break  # SafeLoader reports the unhashable key itself
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"found duplicate key {key!r}", key_node.start_mark)
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+        # text keys and scalar values (most of a fixture): what the lines above give,
+        # without constructing every text twice
+        mapping: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.value in mapping:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"found duplicate key {key!r}", key_node.start_mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
+                    None, None, f"found duplicate key {key_node.value!r}", key_node.start_mark)
+            mapping[key_node.value] = value_node.value if value_node.tag == _STR \
+                else self.construct_object(value_node, deep=deep)
+        return mapping
+
+    def _plain(self, node: yaml.Node) -> bool:
+        return (isinstance(node, yaml.MappingNode)
+                and self.yaml_constructors.get(_STR) is SafeConstructor.construct_yaml_str
+                and all(type(k) is yaml.ScalarNode and k.tag == _STR and type(v) is yaml.ScalarNode
+                        for k, v in node.value))
 
 
 _Loader.yaml_implicit_resolvers = {

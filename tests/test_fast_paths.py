@@ -5,11 +5,13 @@ from datetime import datetime
 
 import pytest
 import yaml
+from yaml.composer import Composer
 from click.testing import CliRunner
 from hypothesis import given, settings, strategies as st
 
 from marshmallow import RAISE
 
+from mockserver import fixtures
 from mockserver.fixtures import RECORD_SCHEMAS, FixtureError, _Loader, default_dir, read_yaml
 from mockserver.schemas import (DATE_FORMAT, DATETIME_FORMAT, ISO_FORMATTERS, DefinitionSchema,
                                 FormatQuery, RecordLoader, TaskNumPath, TaskQuery, TaskSchema,
@@ -88,6 +90,56 @@ def test_read_yaml_default_fixtures_equal_whole_documents():
         assert read_yaml(text, file.name) == yaml.load(text, Loader=_Loader)  # noqa: S506
 
 
+class _GeneralLoader(_Loader):
+    """_Loader without its shortcuts: Composer's own compose_node, the checked mappings."""
+
+    compose_node = Composer.compose_node
+
+    def _plain(self, node):
+        return False
+
+
+MORE_YAML = [
+    "- {a: 1, a: 2}\n", "- {1: a, 1: b}\n", "- {a: 1, '1': 2, 1: 3}\n", "- {a: &v x, b: *v}\n",
+    "- {<<: {a: 1}, b: 2}\n", "- {=: 1}\n", "- {a: !!str 1, b: ! 2, c: !!int '3'}\n",
+    "- {a: , b: ~, c: null, d: 0x1F, e: 1.5, f: .inf, g: 2024-01-01, h: yes, i: '1'}\n",
+    "- {a: {b: 1}, c: [1, {d: 2}]}\n", "- {[1]: a}\n", "- {a: 1}\n- {a: 1, a: 1}\n",
+    "- {\"quoted key\": 'v', 'k2': \"v2\"}\n", "- {a: |\n    text\n  }\n", "- {a: !!binary aGk=}\n",
+    "- TaskNum: 1\n  Descript: x\n  Descript: y\n",
+]
+
+
+def read_outcome(text):
+    try:
+        return "ok", repr(read_yaml(text, "case"))  # repr: one case is recursive
+    except FixtureError as exc:
+        return "error", str(exc)
+
+
+@pytest.mark.parametrize("text", YAML_CASES + MORE_YAML)
+def test_read_yaml_shortcuts_give_what_the_general_paths_give(text, monkeypatch):
+    fast = read_outcome(text)
+    monkeypatch.setattr(fixtures, "_Loader", _GeneralLoader)
+    assert read_outcome(text) == fast
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    """A generated fixtures folder (300 tasks)."""
+    folder = tmp_path_factory.mktemp("generated")
+    result = CliRunner().invoke(main, ["generate-fixtures", "--tasks", "300", "--output", str(folder)])
+    assert result.exit_code == 0
+    return folder
+
+
+def test_read_yaml_shortcuts_on_real_fixtures(generated, monkeypatch):
+    texts = [f.read_text() for folder in (default_dir(), generated)
+             for f in sorted(folder.glob("*.yaml"))]
+    fast = [read_outcome(text) for text in texts]
+    monkeypatch.setattr(fixtures, "_Loader", _GeneralLoader)
+    assert [read_outcome(text) for text in texts] == fast
+
+
 # --- RecordLoader (fixtures) against Schema.load --------------------------------------
 
 ODD_VALUES = [0, 1, -1, 2**63 - 1, 2**63, 1.5, True, False, None, "", "x", " 1", "1", [],
@@ -104,11 +156,9 @@ def outcome(load, record):
 
 
 @pytest.mark.parametrize("kind", list(RECORD_SCHEMAS))
-def test_fixture_record_loader_gives_what_marshmallow_gives(kind, tmp_path):
-    generated = CliRunner().invoke(main, ["generate-fixtures", "--tasks", "300", "--output", str(tmp_path)])
-    assert generated.exit_code == 0
+def test_fixture_record_loader_gives_what_marshmallow_gives(kind, generated):
     valid = [*read_yaml((default_dir() / f"{kind}.yaml").read_text(), kind),
-             *read_yaml((tmp_path / f"{kind}.yaml").read_text(), kind)]
+             *read_yaml((generated / f"{kind}.yaml").read_text(), kind)]
     schema = RECORD_SCHEMAS[kind]()
     schema.allow_relative = True
     fast = RecordLoader(schema)
