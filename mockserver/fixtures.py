@@ -61,6 +61,10 @@ class _Loader(_SafeBase, Composer):
     Composer's methods let read_yaml compose a list one item at a time.
     """
 
+    def __init__(self, stream: str | bytes):
+        super().__init__(stream)
+        self._tags: dict[tuple[str, Any], str] = {}  # (scalar, implicit) -> resolved tag
+
     def compose_node(self, parent: Any, index: Any) -> yaml.Node:
         """Composer.compose_node, shorter for a scalar without anchor (most of a fixture)."""
         event = self.peek_event()
@@ -69,7 +73,13 @@ class _Loader(_SafeBase, Composer):
         self.get_event()
         tag = event.tag
         if tag is None or tag == "!":
-            tag = self.resolve(yaml.ScalarNode, event.value, event.implicit)
+            # a fixture repeats its keys and many values: remember the first few thousand
+            remembered = (event.value, event.implicit)
+            tag = self._tags.get(remembered)
+            if tag is None:
+                tag = self.resolve(yaml.ScalarNode, event.value, event.implicit)
+                if len(self._tags) < 4096:
+                    self._tags[remembered] = tag
         return yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark,
                                style=event.style)
 
