@@ -16,6 +16,7 @@ access_log = logging.getLogger("mockserver.access")
 
 DEFAULTS: dict[str, Any] = {
     "FIXTURES": None,  # a fixtures folder; None = the default dataset shipped in the package
+    "FIXTURE_CACHE": None,  # a folder for validated datasets (mockserver serve: the user's)
     "KEYS": None,  # a keys file path, or its content as a mapping; None = any key pair
     "STRICT_KEYS": False,  # reject key pairs the keys file does not list
     "LENIENT_CONTENT_TYPE": False,  # accept requests without Content-Type: application/json
@@ -38,7 +39,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     keys = fixtures.load_keys(app.config["KEYS"], strict=app.config["STRICT_KEYS"])
     journal = persist.FileJournal(app.config["DATA_DIR"]) if app.config["DATA_DIR"] else None
     registry = app.extensions["mockserver"] = Registry(
-        fixtures.load_dir(app.config["FIXTURES"]), keys,
+        fixtures.load_dir(app.config["FIXTURES"], app.config["FIXTURE_CACHE"]), keys,
         page_cap=LOCAL_PAGE_CAP if app.config["LOCAL_API"] else PAGE_CAP, journal=journal)
     if journal is not None:
         journal.open(registry)  # replays the offices of the last run

@@ -8,19 +8,29 @@ error names the file, the record and the field.
 """
 from __future__ import annotations
 
+import hashlib
+import logging
+import marshal
+import os
+import sys
+import tempfile
 from collections.abc import Hashable
+from datetime import date, datetime, timedelta
+from importlib import metadata
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import yaml
 from yaml.composer import Composer
-from yaml.events import (DocumentEndEvent, DocumentStartEvent, SequenceEndEvent,
+from yaml.constructor import SafeConstructor
+from yaml.events import (DocumentEndEvent, DocumentStartEvent, ScalarEvent, SequenceEndEvent,
                          SequenceStartEvent, StreamEndEvent)
 from marshmallow import RAISE, Schema, fields
 
-from .schemas import (AppointmentSchema, DefinitionRecordSchema, OdBool, OdEnum, OdSchema,
-                      OdString, PatientSchema, TaskListSchema, TaskSchema, UserodSchema)
+from .schemas import (AppointmentSchema, DefinitionRecordSchema, OdBool, OdDate, OdDateTime,
+                      OdEnum, OdSchema, OdString, PatientSchema, RecordLoader, TaskListSchema,
+                      TaskSchema, UserodSchema)
 from .store import (DEFAULT_VERSION, PERMISSIONS, TASK_PRIORITIES, ApiError, Dataset,
                     KeyPolicy, Office, RelativeTime, parse_version, primary_key, RECORD_TYPES)
 
@@ -42,6 +52,7 @@ class FixtureError(ValueError):
 # libyaml's parser when PyYAML has it: three times faster on 100,000 tasks (bench/),
 # with the same safe constructor and the same resolvers as the pure-Python one.
 _SafeBase = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_STR = "tag:yaml.org,2002:str"
 
 
 class _Loader(_SafeBase, Composer):
@@ -50,18 +61,57 @@ class _Loader(_SafeBase, Composer):
     Composer's methods let read_yaml compose a list one item at a time.
     """
 
+    def __init__(self, stream: str | bytes):
+        super().__init__(stream)
+        self._tags: dict[tuple[str, Any], str] = {}  # (scalar, implicit) -> resolved tag
+
+    def compose_node(self, parent: Any, index: Any) -> yaml.Node:
+        """Composer.compose_node, shorter for a scalar without anchor (most of a fixture)."""
+        event = self.peek_event()
+        if type(event) is not ScalarEvent or event.anchor is not None or self.yaml_path_resolvers:
+            return super().compose_node(parent, index)
+        self.get_event()
+        tag = event.tag
+        if tag is None or tag == "!":
+            # a fixture repeats its keys and many values: remember the first few thousand
+            remembered = (event.value, event.implicit)
+            tag = self._tags.get(remembered)
+            if tag is None:
+                tag = self.resolve(yaml.ScalarNode, event.value, event.implicit)
+                if len(self._tags) < 4096:
+                    self._tags[remembered] = tag
+        return yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark,
+                               style=event.style)
+
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         """A mapping; a key given twice is an error (PyYAML would silently keep the last)."""
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            if not isinstance(key, Hashable):
-                break  # SafeLoader reports the unhashable key itself
-            if key in seen:
+        if not self._plain(node):
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if not isinstance(key, Hashable):
+                    break  # SafeLoader reports the unhashable key itself
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"found duplicate key {key!r}", key_node.start_mark)
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+        # text keys and scalar values (most of a fixture): what the lines above give,
+        # without constructing every text twice
+        mapping: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.value in mapping:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"found duplicate key {key!r}", key_node.start_mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
+                    None, None, f"found duplicate key {key_node.value!r}", key_node.start_mark)
+            mapping[key_node.value] = value_node.value if value_node.tag == _STR \
+                else self.construct_object(value_node, deep=deep)
+        return mapping
+
+    def _plain(self, node: yaml.Node) -> bool:
+        return (isinstance(node, yaml.MappingNode)
+                and self.yaml_constructors.get(_STR) is SafeConstructor.construct_yaml_str
+                and all(type(k) is yaml.ScalarNode and k.tag == _STR and type(v) is yaml.ScalarNode
+                        for k, v in node.value))
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -112,18 +162,37 @@ def default_dir() -> Path:
     return Path(str(resources.files("mockserver.default_fixtures")))
 
 
-def load_dir(folder: str | Path | None = None) -> Dataset:
-    """Load and validate a fixtures folder (default: the shipped dataset)."""
+def load_dir(folder: str | Path | None = None, cache_dir: str | Path | None = None) -> Dataset:
+    """Load and validate a fixtures folder (default: the shipped dataset).
+
+    With *cache_dir*, a dataset validated before from the very same bytes (and the same
+    code) is read from the cache instead: the start of ``serve`` at 100,000 tasks.
+    """
     path = Path(folder) if folder is not None else default_dir()
     if not path.is_dir():
         raise FixtureError(f"{path}: not a folder of fixtures")
-    documents, root = {}, path.resolve()
+    files, root = {}, path.resolve()
     for name in (*RECORD_SCHEMAS, OFFICE):
         file = path / f"{name}.yaml"
         if file.is_file():
             if not file.resolve().is_relative_to(root):  # a symlink must stay inside
                 raise FixtureError(f"{file}: resolves outside the fixtures folder {path}")
-            documents[name] = read_yaml(file.read_text(encoding="utf-8"), str(file))
+            files[name] = file
+    cache = DatasetCache(Path(cache_dir), root, files) if cache_dir is not None else None
+    found = cache.read() if cache is not None else None
+    if found is not None:
+        return found
+    packed = _pack(_parse_files(files, path))
+    if cache is not None:
+        cache.write(packed)
+    # Rebuilt from the packed form once the parse's objects are gone, the records sit
+    # together instead of among its freed garbage: half the memory at 100,000 tasks.
+    return _unpack(packed)
+
+
+def _parse_files(files: Mapping[str, Path], path: Path) -> Dataset:
+    documents = {name: read_yaml(file.read_text(encoding="utf-8"), str(file))
+                 for name, file in files.items()}
     return parse_documents(documents, origin=str(path))
 
 
@@ -155,20 +224,24 @@ def parse_documents(documents: Mapping[str, Any], origin: str = "") -> Dataset:
         rows = documents.get(kind) or []
         if not isinstance(rows, list):
             raise FixtureError(f"{_where(origin, kind)}: must be a list of records")
-        loader, key, seen = _record_loader(schema), primary_key(RECORD_TYPES[kind]), set()
+        loader, key, seen = RecordLoader(_record_loader(schema)), primary_key(RECORD_TYPES[kind]), set()
         loaded = []
         for index, row in enumerate(rows, 1):
-            where = _where(origin, kind, index, row)
+            problem = None  # the record's name is only worked out for an error
             if not isinstance(row, dict):
-                raise FixtureError(f"{where}: must be a mapping of field to value")
-            try:
-                values = loader.load(row, unknown=RAISE)
-            except ApiError as exc:
-                raise FixtureError(f"{where}: {exc.message}") from None
-            if key not in values:
-                raise FixtureError(f"{where}: {key} is required.")
-            if values[key] in seen:
-                raise FixtureError(f"{where}: {key} {values[key]} is used twice.")
+                problem = "must be a mapping of field to value"
+            else:
+                try:
+                    values = loader.load(row)
+                except ApiError as exc:
+                    problem = exc.message
+                else:
+                    if key not in values:
+                        problem = f"{key} is required."
+                    elif values[key] in seen:
+                        problem = f"{key} {values[key]} is used twice."
+            if problem is not None:
+                raise FixtureError(f"{_where(origin, kind, index, row)}: {problem}")
             seen.add(values[key])
             if "userGroupNums" in values:
                 values["userGroupNums"] = tuple(values["userGroupNums"])
@@ -200,16 +273,18 @@ def _check_references(records: Mapping[str, tuple[dict[str, Any], ...]], origin:
     keys = {kind: {row[primary_key(RECORD_TYPES[kind])] for row in rows}
             for kind, rows in records.items()}
     priorities = {row["DefNum"] for row in records["definitions"]
-                  if row.get("Category") == TASK_PRIORITIES}
+                  if row.get("Category") == TASK_PRIORITIES} | {0}
+    tasklists, userods, patients = (keys[kind] | {0} for kind in ("tasklists", "userods",
+                                                                   "patients"))
+    objects = {"Patient": keys["patients"], "Appointment": keys["appointments"]}
     rules = {
-        "tasks": [("TaskListNum", lambda r: r.get("TaskListNum", 0) in keys["tasklists"] | {0}),
-                  ("UserNum", lambda r: r.get("UserNum", 0) in keys["userods"] | {0}),
-                  ("KeyNum", lambda r: r.get("KeyNum", 0) in {
-                      "Patient": keys["patients"], "Appointment": keys["appointments"]
-                  }.get(r.get("ObjectType", "None"), {r.get("KeyNum", 0)})),
-                  ("PriorityDefNum", lambda r: r.get("PriorityDefNum", 0) in priorities | {0})],
-        "tasklists": [("Parent", lambda r: r.get("Parent", 0) in keys["tasklists"] | {0})],
-        "appointments": [("PatNum", lambda r: r.get("PatNum", 0) in keys["patients"] | {0})],
+        "tasks": [("TaskListNum", lambda r: r.get("TaskListNum", 0) in tasklists),
+                  ("UserNum", lambda r: r.get("UserNum", 0) in userods),
+                  ("KeyNum", lambda r: r.get("ObjectType", "None") not in objects
+                   or r.get("KeyNum", 0) in objects[r["ObjectType"]]),
+                  ("PriorityDefNum", lambda r: r.get("PriorityDefNum", 0) in priorities)],
+        "tasklists": [("Parent", lambda r: r.get("Parent", 0) in tasklists)],
+        "appointments": [("PatNum", lambda r: r.get("PatNum", 0) in patients)],
         "definitions": [("Category", lambda r: "Category" in r)],
     }
     for kind, checks in rules.items():
@@ -218,6 +293,142 @@ def _check_references(records: Mapping[str, tuple[dict[str, Any], ...]], origin:
                 if not ok(row):
                     raise FixtureError(f"{_where(origin, kind, index, row)}: "
                                        f"{name} {row.get(name, '(missing)')} does not resolve.")
+
+
+# --- the validated-dataset cache ------------------------------------------------------
+
+def default_cache_dir() -> Path:
+    """The per-user cache folder: $XDG_CACHE_HOME (or ~/.cache)/opendental-tasks-mock."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "opendental-tasks-mock"
+
+
+_CACHE_MAGIC = b"opendental-tasks-mock dataset cache 1\n"
+CACHE_ENTRIES = 8  # datasets kept (about 15 MB each at 100,000 tasks)
+_CODE = ("fixtures.py", "schemas.py", "store.py")  # modules that decide what a record is
+_TEMPORAL = {kind: frozenset(f.attribute or name for name, f in schema().fields.items()
+                             if isinstance(f, (OdDate, OdDateTime)))
+             for kind, schema in RECORD_SCHEMAS.items()}
+
+
+def _encode_times(values: Iterable[Any]) -> tuple[list, list, list]:
+    """Distinct times as builtins (marshal knows no others): RelativeTimes, datetimes, dates."""
+    relative, stamps, days = [], [], []
+    for value in values:
+        if isinstance(value, RelativeTime):
+            relative.append((value.delta.days, value.delta.seconds, value.as_date))
+        elif isinstance(value, datetime):
+            stamps.append((value.year, value.month, value.day, value.hour, value.minute,
+                           value.second, value.microsecond))
+        else:
+            days.append(value.toordinal())
+    return relative, stamps, days
+
+
+def _decode_times(relative: list, stamps: list, days: list) -> list:
+    return [*(RelativeTime(timedelta(d, s), as_date) for d, s, as_date in relative),
+            *(datetime(*parts) for parts in stamps), *map(date.fromordinal, days)]
+
+
+def _pack(dataset: Dataset) -> bytes:
+    """*dataset* as marshal data: builtins only, each distinct time once, records hold its index."""
+    distinct = sorted({value for rows in dataset.records.values() for row in rows
+                       for value in row.values() if isinstance(value, (date, RelativeTime))},
+                      key=lambda v: (not isinstance(v, RelativeTime), not isinstance(v, datetime)))
+    index = {value: number for number, value in enumerate(distinct)}  # _encode_times's order
+    records = {kind: tuple({name: index[value] if name in _TEMPORAL[kind] else value
+                            for name, value in row.items()} for row in rows)
+               for kind, rows in dataset.records.items()}
+    return marshal.dumps({"version": dataset.version, "relative": dataset.relative,
+                          "records": records, "times": _encode_times(distinct)})
+
+
+def _unpack(packed: bytes) -> Dataset:
+    """The Dataset of ``_pack``; ValueError, TypeError... for data of another shape."""
+    content = marshal.loads(packed)
+    times = _decode_times(*content["times"])
+    for kind, rows in content["records"].items():
+        for name in _TEMPORAL[kind]:
+            for row in rows:
+                if name in row:
+                    row[name] = times[row[name]]
+    return Dataset(content["records"], content["version"], content["relative"])
+
+
+class DatasetCache:
+    """One fixtures folder's packed Dataset in a private per-user folder.
+
+    The file holds a key made of the fixture files' bytes, the package's version and the
+    code that validates them, then a checksum and the packed dataset: any change, a
+    corrupt file or a folder others could write to means a fresh load.
+    """
+
+    def __init__(self, folder: Path, fixtures: Path, files: Mapping[str, Path]):
+        self.folder = folder
+        self.file = folder / (hashlib.sha256(str(fixtures).encode()).hexdigest()[:32] + ".marshal")
+        key = hashlib.sha256(f"{_package_version()} {sys.version}".encode())
+        here = Path(__file__).parent
+        for name in (*_CODE, *sorted(files)):
+            data = (here / name if name in _CODE else files[name]).read_bytes()
+            key.update(f"\0{name}\0{len(data)}\0".encode())
+            key.update(data)
+        self.head = _CACHE_MAGIC + key.digest()
+
+    def _private(self) -> bool:
+        # others must not be able to plant a dataset: our own folder, closed to them
+        try:
+            info = self.folder.stat()
+        except OSError:
+            return False
+        return info.st_uid == os.getuid() and not info.st_mode & 0o077
+
+    def read(self) -> Dataset | None:
+        """The cached Dataset, or None when there is none usable."""
+        if not self._private():
+            return None
+        try:
+            raw = self.file.read_bytes()
+        except OSError:
+            return None
+        digest, packed = raw[len(self.head):len(self.head) + 32], raw[len(self.head) + 32:]
+        if not raw.startswith(self.head) or hashlib.sha256(packed).digest() != digest:
+            return None
+        try:
+            return _unpack(packed)
+        except (ValueError, EOFError, TypeError, KeyError, IndexError, AttributeError):
+            return None  # not what _pack writes: load afresh
+
+    def write(self, packed: bytes) -> None:
+        """Store a packed dataset (best effort: a read-only home only costs the next start)."""
+        try:
+            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if not self._private():
+                raise OSError(f"{self.folder} is open to other users")
+            with tempfile.NamedTemporaryFile(dir=self.folder, delete=False) as out:
+                try:
+                    out.write(self.head + hashlib.sha256(packed).digest() + packed)
+                except BaseException:
+                    os.unlink(out.name)
+                    raise
+            os.replace(out.name, self.file)  # readers see the old file or the new one
+            self._prune()
+        except OSError as exc:
+            logging.getLogger(__name__).warning("cannot write the dataset cache: %s", exc)
+
+    def _prune(self) -> None:
+        # one entry per fixtures folder, and folders come and go (temporary ones for
+        # benchmarks and tests): keep the most recently written few
+        others = sorted((f for f in self.folder.glob("*.marshal") if f != self.file),
+                        key=lambda f: f.stat().st_mtime_ns)
+        for old in others[:max(len(others) - (CACHE_ENTRIES - 1), 0)]:
+            old.unlink(missing_ok=True)
+
+
+def _package_version() -> str:
+    try:
+        return metadata.version("opendental-tasks-mock")
+    except metadata.PackageNotFoundError:  # run from a source tree
+        return "source"
 
 
 def export_office(office: Office) -> dict[str, Any]:

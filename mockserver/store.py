@@ -17,6 +17,7 @@ import re
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field, fields, replace
+from operator import attrgetter
 from datetime import date, datetime, timedelta
 from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol
 
@@ -341,13 +342,18 @@ class TaskTable:
     """
 
     def __init__(self, tasks: Iterable[Task] = ()):
-        self._rows: dict[int, Task] = {}
-        self._index: dict[str, defaultdict[Any, list[int]]] = {
-            name: defaultdict(list) for name in INDEXED}
-        for task in sorted(tasks, key=lambda t: t.TaskNum):
-            self._add(task)
+        ordered = sorted(tasks, key=attrgetter("TaskNum"))
+        self._rows: dict[int, Task] = {t.TaskNum: t for t in ordered}
+        if len(self._rows) != len(ordered):
+            raise ValueError("two tasks with the same TaskNum")
+        # built column by column rather than by _add per task: a third of the time
+        self._index: dict[str, defaultdict[Any, list[int]]] = {}
+        for name in INDEXED:
+            index = self._index[name] = defaultdict(list)
+            for value, num in zip(map(attrgetter(name), ordered), self._rows):
+                index[value].append(num)
         # sorted once here rather than by insort per task
-        pairs = sorted((t.DateTimeOriginal, t.TaskNum) for t in self._rows.values())
+        pairs = sorted(zip(map(attrgetter("DateTimeOriginal"), ordered), self._rows))
         self._original_times = [when for when, _ in pairs]
         self._original_nums = [num for _, num in pairs]
 
@@ -447,10 +453,19 @@ class Dataset:
     def materialize(self, now: datetime) -> dict[str, Any]:
         """Records as objects at office time *now*: kind -> {key: record}; tasks as a TaskTable."""
         tables: dict[str, Any] = {}
+        resolved: dict[int, date | datetime] = {}  # id(RelativeTime) -> value: each time once
         for kind, cls in RECORD_TYPES.items():
-            records = [cls(**{k: v.resolve(now) if isinstance(v, RelativeTime) else v
-                              for k, v in row.items()})
-                       for row in self.records.get(kind, ())]
+            times = [f.name for f in fields(cls) if f.type in ("date", "datetime")]
+            records = []
+            for row in self.records.get(kind, ()):
+                if self.relative:
+                    row = dict(row)
+                    for name in times:
+                        value = row.get(name)
+                        if type(value) is RelativeTime:
+                            row[name] = resolved.get(id(value)) \
+                                or resolved.setdefault(id(value), value.resolve(now))
+                records.append(cls(**row))
             if kind == "tasks":
                 tables[kind] = TaskTable(records)
             else:

@@ -7,14 +7,18 @@ from datetime import datetime
 
 import pytest
 import yaml
+from click.testing import CliRunner
 from flask import Flask
 from hypothesis import given, settings, strategies as st
+from marshmallow import RAISE
+from yaml.composer import Composer
 
-from mockserver import schemas
-from mockserver.fixtures import FixtureError, _Loader, default_dir, read_yaml
+from mockserver import fixtures, schemas
+from mockserver.cli import main
+from mockserver.fixtures import RECORD_SCHEMAS, FixtureError, _Loader, default_dir, read_yaml
 from mockserver.schemas import (DATE_FORMAT, DATETIME_FORMAT, ISO_FORMATTERS, DefinitionSchema,
-                                FormatQuery, TaskNumPath, TaskQuery, TaskSchema, compile_format,
-                                dump, dump_json, load)
+                                FormatQuery, RecordLoader, TaskNumPath, TaskQuery, TaskSchema,
+                                _load_plan, compile_format, dump, dump_json, load)
 from mockserver.store import MAX_ID, TASK_STATUSES, BadRequest, Definition, Task
 
 
@@ -116,3 +120,98 @@ def test_read_yaml_default_fixtures_equal_whole_documents():
     for file in default_dir().glob("*.yaml"):
         text = file.read_text(encoding="utf-8")
         assert read_yaml(text, file.name) == yaml.load(text, Loader=_Loader)  # noqa: S506
+
+
+class _GeneralLoader(_Loader):
+    """_Loader without its shortcuts: Composer's own compose_node, the checked mappings."""
+
+    compose_node = Composer.compose_node
+
+    def _plain(self, node):
+        return False
+
+
+MORE_YAML = [
+    "- {a: 1, a: 2}\n", "- {1: a, 1: b}\n", "- {a: 1, '1': 2, 1: 3}\n", "- {a: &v x, b: *v}\n",
+    "- {<<: {a: 1}, b: 2}\n", "- {=: 1}\n", "- {a: !!str 1, b: ! 2, c: !!int '3'}\n",
+    "- {a: , b: ~, c: null, d: 0x1F, e: 1.5, f: .inf, g: 2024-01-01, h: yes, i: '1'}\n",
+    "- {a: {b: 1}, c: [1, {d: 2}]}\n", "- {[1]: a}\n", "- {a: 1}\n- {a: 1, a: 1}\n",
+    "- {\"quoted key\": 'v', 'k2': \"v2\"}\n", "- {a: |\n    text\n  }\n", "- {a: !!binary aGk=}\n",
+    "- TaskNum: 1\n  Descript: x\n  Descript: y\n",
+]
+
+
+def read_outcome(text):
+    try:
+        return "ok", repr(read_yaml(text, "case"))  # repr: one case is recursive
+    except FixtureError as exc:
+        return "error", str(exc)
+
+
+@pytest.mark.parametrize("text", YAML_CASES + MORE_YAML)
+def test_read_yaml_shortcuts_give_what_the_general_paths_give(text, monkeypatch):
+    fast = read_outcome(text)
+    monkeypatch.setattr(fixtures, "_Loader", _GeneralLoader)
+    assert read_outcome(text) == fast
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    """A generated fixtures folder (300 tasks)."""
+    folder = tmp_path_factory.mktemp("generated")
+    result = CliRunner().invoke(main, ["generate-fixtures", "--tasks", "300", "--output", str(folder)])
+    assert result.exit_code == 0
+    return folder
+
+
+def test_read_yaml_shortcuts_on_real_fixtures(generated, monkeypatch):
+    texts = [f.read_text() for folder in (default_dir(), generated)
+             for f in sorted(folder.glob("*.yaml"))]
+    fast = [read_outcome(text) for text in texts]
+    monkeypatch.setattr(fixtures, "_Loader", _GeneralLoader)
+    assert [read_outcome(text) for text in texts] == fast
+
+
+# --- RecordLoader (fixtures) against Schema.load --------------------------------------
+
+ODD_VALUES = [0, 1, -1, 2**63 - 1, 2**63, 1.5, True, False, None, "", "x", " 1", "1", [],
+              [1], ["1"], {}, "now", "now-3d", "now-", "now+1d2h", "2024-02-29", "2023-02-29",
+              "2024-02-29 23:59:59", "2024-02-29 24:00:00", "New", "new", "Done", "Patient",
+              "true", "false", "True", "Weekly, Monday", "Weekly,Funday", "NoReminder", "0"]
+
+
+def outcome(load, record):
+    try:
+        return "ok", load(record)
+    except BadRequest as exc:
+        return "error", exc.message
+
+
+@pytest.mark.parametrize("kind", list(RECORD_SCHEMAS))
+def test_fixture_record_loader_gives_what_marshmallow_gives(kind, generated):
+    valid = [*read_yaml((default_dir() / f"{kind}.yaml").read_text(), kind),
+             *read_yaml((generated / f"{kind}.yaml").read_text(), kind)]
+    schema = RECORD_SCHEMAS[kind]()
+    schema.allow_relative = True
+    fast = RecordLoader(schema)
+    assert fast.plan is not None  # the fast path is really taken
+    records = list(valid)
+    for name in schema.load_fields:
+        key = schema.load_fields[name].data_key or name
+        records += [{**valid[0], key: value} for value in ODD_VALUES]
+        records.append({k: v for k, v in valid[0].items() if k != key})
+    records += [{**valid[0], "Unknown": 1}, {}, {"Unknown": 1}]
+    for record in records * 2:  # the second round answers from what the first remembered
+        expected = outcome(lambda r: schema.load(r, unknown=RAISE), record)
+        got = outcome(fast.load, record)
+        assert got == expected, record
+        if got[0] == "ok":
+            assert list(got[1]) == list(expected[1])  # the same field order too
+
+
+def test_fixture_record_loader_falls_back_when_the_schema_has_more_than_fields():
+    assert _load_plan(TaskNumPath()) is None  # a required field
+    assert _load_plan(TaskQuery()) is None  # a load default
+    assert RecordLoader(TaskNumPath()).load({"TaskNum": "5"}) == {"TaskNum": 5}
+    with pytest.raises(BadRequest, match="TaskNum is required."):
+        RecordLoader(TaskNumPath()).load({})

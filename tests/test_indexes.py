@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from mockserver.store import OBJECT_TYPES, TASK_STATUSES, Task, TaskTable
@@ -102,3 +103,9 @@ def test_listTasks_index_copy_is_independent(tasks, before, after, query):
     apply(twin, twin_model, after)
     check(twin, twin_model, query)
     check(table, model, query)  # the original did not see the copy's writes
+
+
+def test_task_table_refuses_two_tasks_with_one_TaskNum():
+    with pytest.raises(ValueError):
+        TaskTable([Task(TaskNum=5), Task(TaskNum=3), Task(TaskNum=5, Descript="again")])
+    assert [t.TaskNum for t in TaskTable([Task(TaskNum=5), Task(TaskNum=3)])] == [3, 5]
