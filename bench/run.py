@@ -10,7 +10,9 @@ and ``--server granian``, one process each) and the baseline (bench/baseline_app
 gunicorn, 2 workers x 4 gthreads), and drives them with wrk (32 connections,
 bench/wrk.lua) for GET one, GET a filtered list, PUT and POST. The runs are interleaved
 (each repeat drives the three servers in turn), so a noisy moment on a shared machine
-hits all of them. It reads the servers' CPU time and RSS from /proc, then measures
+hits all of them. Each mock is first started and stopped once with an empty dataset
+cache (a cold start), then started again for the runs (warm). It reads the servers' CPU
+time and memory from /proc, then measures
 creating 1,000 offices in-process. Results: a markdown table in bench/results/ (raw JSON,
 every run's req/s included, in bench/results/raw/). Numbers are only comparable within
 one run: read the ratios.
@@ -92,16 +94,20 @@ def cpu_seconds(pid: int) -> float:
     return total / TICKS
 
 
-def rss_mib(pid: int) -> float:
-    """Resident memory of a process tree, MiB."""
+def memory_mib(pid: int, field: str = "Rss") -> float:
+    """Memory of a process tree, MiB: the sum of each process's *field* in smaps_rollup.
+
+    Rss counts the pages that forked processes share once per process; Pss splits each
+    shared page among its sharers, so the tree's sum is what it really holds.
+    """
     total = 0
     for p in tree(pid):
         try:
-            status = Path(f"/proc/{p}/status").read_text()
+            rollup = Path(f"/proc/{p}/smaps_rollup").read_text()
         except OSError:
             continue
-        total += next((int(line.split()[1]) for line in status.splitlines()
-                       if line.startswith("VmRSS:")), 0)
+        total += next((int(line.split()[1]) for line in rollup.splitlines()
+                       if line.startswith(f"{field}:")), 0)
     return total / 1024
 
 
@@ -157,10 +163,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_mock(kind: str, fixtures: Path) -> Server:
+def start_mock(kind: str, fixtures: Path, cache: Path) -> Server:
+    """``mockserver serve`` with its validated-dataset cache in *cache*."""
     port = free_port()
     return Server(kind, [sys.executable, "-m", "mockserver", "serve", "--quiet", "--server", kind,
-                         "--port", str(port), "--fixtures", str(fixtures)], port)
+                         "--port", str(port), "--fixtures", str(fixtures)], port,
+                  env={"XDG_CACHE_HOME": str(cache)})
+
+
+def cold_start(kind: str, fixtures: Path, cache: Path) -> dict:
+    """Start and stop a mock with an empty dataset cache: it parses and validates every
+    fixture (a new machine, or changed fixtures), and fills the cache."""
+    shutil.rmtree(cache, ignore_errors=True)
+    server = start_mock(kind, fixtures, cache)
+    try:
+        return {"cold_ready_s": server.ready_s, "cold_rss_mib": memory_mib(server.process.pid)}
+    finally:
+        server.stop()
 
 
 def start_baseline(tasks: int) -> Server:
@@ -208,19 +227,23 @@ def measure(server: Server, command: list[str]) -> dict:
 
 
 def bench_servers(fixtures: Path, tasks: int, duration: float, repeat: int) -> dict:
-    """Start the mocks and the baseline one after the other, then drive them together."""
+    """Start the mocks (cold, then warm) and the baseline one after the other, then drive
+    them together."""
     servers: list[Server] = []
+    cache = fixtures.parent / "cache"
     try:
+        cold = {kind: cold_start(kind, fixtures, cache) for kind in MOCKS}
         for kind in MOCKS:  # one at a time: nothing else runs while one starts
-            servers.append(start_mock(kind, fixtures))
+            servers.append(start_mock(kind, fixtures, cache))  # warm: the cache is filled
         servers.append(start_baseline(tasks))
-        results = {s.name: {"ready_s": s.ready_s, "rss_ready_mib": rss_mib(s.process.pid)}
+        results = {s.name: {"ready_s": s.ready_s, "rss_ready_mib": memory_mib(s.process.pid),
+                            "pss_ready_mib": memory_mib(s.process.pid, "Pss"), **cold.get(s.name, {})}
                    for s in servers}
         for call in CALLS:
             for name, result in drive(servers, call, tasks, duration, repeat).items():
                 results[name][call] = result
         for server in servers:
-            results[server.name]["rss_after_mib"] = rss_mib(server.process.pid)
+            results[server.name]["rss_after_mib"] = memory_mib(server.process.pid)
     finally:
         for server in servers:
             server.stop()
@@ -303,9 +326,14 @@ def table(results: dict) -> str:
         lines += [_compare(CALL_NAMES[call], by_server, lambda r, c=call: r[c]["per_cpu_s"], "{:,.0f}".format)
                   for call in CALLS]
         lines += ["", f"| |{pairs} baseline |", "|---|" + "---|---|" * len(MOCKS) + "---|",
-                  _compare("ready after start (first 200)", by_server, lambda r: r["ready_s"] * 1000,
-                           "{:,.0f} ms".format, False),
+                  _compare("ready after start, cold: empty dataset cache", by_server,
+                           lambda r: r.get("cold_ready_s", r["ready_s"]) * 1000, "{:,.0f} ms".format, False),
+                  _compare("ready after start, warm: dataset cache filled", by_server,
+                           lambda r: r["ready_s"] * 1000, "{:,.0f} ms".format, False),
+                  _compare("RSS when ready, cold start", by_server,
+                           lambda r: r.get("cold_rss_mib", r["rss_ready_mib"]), "{:.0f} MiB".format, False),
                   _compare("RSS when ready", by_server, lambda r: r["rss_ready_mib"], "{:.0f} MiB".format, False),
+                  _compare("PSS when ready", by_server, lambda r: r["pss_ready_mib"], "{:.0f} MiB".format, False),
                   _compare("RSS after the run", by_server, lambda r: r["rss_after_mib"], "{:.0f} MiB".format,
                            False), ""]
     lines += ["## Offices", "", "| tasks in the seed | 1,000 new offices | memory per office "
@@ -313,9 +341,10 @@ def table(results: dict) -> str:
     for size, o in results["offices"].items():
         lines.append(f"| {int(size):,} | {o['seconds'] * 1000:.0f} ms | {o['kib_per_office']:.1f} KiB "
                      f"| {o['first_write_ms']:.1f} ms |")
-    lines += ["", "Baseline RSS and CPU are the gunicorn master plus its two workers; "
-              "each baseline worker holds its own copy of the tasks. granian's are its main process "
-              "plus the worker forked from it: the two share most pages, which RSS counts twice."]
+    lines += ["", "Memory and CPU are summed over a server's processes: the gunicorn master and its "
+              "two workers (each holds its own copy of the tasks); granian's main process and the "
+              "worker forked from it, which share most pages: RSS counts those twice, PSS once. "
+              "The baseline has no cache: its two start-up rows are the same start."]
     return "\n".join(lines) + "\n"
 
 
