@@ -34,8 +34,13 @@ def key_pair() -> tuple[str, str]:
     header = request.headers.get("Authorization")
     if header is None:
         raise Unauthorized(f"Authorization header is required: {AUTH_FORMAT}.")
+    return _parse_authorization(header)
+
+
+@functools.lru_cache(maxsize=1024)  # a client sends the same header on every request
+def _parse_authorization(header: str) -> tuple[str, str]:
     match = _AUTHORIZATION.fullmatch(header.strip())
-    if match is None:
+    if match is None:  # raised, so never cached
         raise Unauthorized(f"Authorization header must be {AUTH_FORMAT}.")
     return match[1], match[2]
 
