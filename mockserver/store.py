@@ -12,7 +12,6 @@ import calendar
 import enum
 import functools
 import itertools
-import operator
 import re
 import threading
 from collections import defaultdict
@@ -434,7 +433,7 @@ class TaskTable:
             tasks = (t for t in tasks if t.DateTimeOriginal >= since)
         if filters:
             # one C-level attrgetter call per task instead of a generator of getattrs
-            fields_of, values = operator.attrgetter(*filters), tuple(filters.values())
+            fields_of, values = attrgetter(*filters), tuple(filters.values())
             wanted = values if len(values) > 1 else values[0]
             tasks = (t for t in tasks if fields_of(t) == wanted)
         return _page(tasks, offset, limit)
