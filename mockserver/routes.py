@@ -14,7 +14,7 @@ from flask import Blueprint, Response, current_app, g, request, url_for
 
 from .schemas import (DefinitionQuery, DefinitionSchema, FormatQuery, TaskCreateSchema,
                       TaskListQuery, TaskListSchema, TaskNumPath, TaskQuery, TaskSchema,
-                      TaskUpdateSchema, UserodQuery, UserodSchema, dump_json, load,
+                      TaskUpdateSchema, UserodQuery, UserodSchema, dump_json, load, load_query,
                       parse_json_object, split_formats)
 from .store import ALL_OTHERS, READ_ALL, BadRequest, Office, Registry, Unauthorized
 
@@ -75,18 +75,17 @@ def respond(schema: type, obj: Any, formats: dict, status: int = 200, many: bool
 
 def respond_list(query: type, schema: type, lister: Callable[..., list]) -> Response:
     """A list operation: load the query with *query*, call *lister*, dump with *schema*."""
-    params = load(query, request.args.to_dict())
+    params = load_query(query, request.args.to_dict())
     formats = split_formats(params)
     return respond(schema, lister(**params), formats, many=True)
 
 
-@functools.lru_cache(maxsize=4096)  # clients ask for the same tasks again; a 400 is not cached
 def _task_num(raw: str) -> int:
-    return load(TaskNumPath, {"TaskNum": raw})["TaskNum"]
+    return load_query(TaskNumPath, {"TaskNum": raw})["TaskNum"]
 
 
 def _formats() -> dict:
-    return split_formats(load(FormatQuery, request.args.to_dict()))
+    return split_formats(load_query(FormatQuery, request.args.to_dict()))
 
 
 @api.get("/tasks/<TaskNum>")

@@ -462,6 +462,17 @@ def _load_empty(schema: type[Schema]) -> dict[str, Any]:
     return _instance(schema).load({})  # an error (a required field) is not cached
 
 
+def load_query(schema: type[Schema], args: Mapping[str, str]) -> dict[str, Any]:
+    """``load`` for query parameters. They are all text, and clients repeat their queries:
+    the result for the same parameters is remembered (a copy is returned)."""
+    return dict(_load_query(schema, tuple(args.items())))
+
+
+@lru_cache(maxsize=4096)
+def _load_query(schema: type[Schema], items: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    return load(schema, dict(items))  # an error is raised each time, never cached
+
+
 class RecordLoader:
     """``schema.load(record, unknown=RAISE)`` for many records (fixtures), 2-3x faster.
 

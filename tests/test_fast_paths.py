@@ -18,7 +18,8 @@ from mockserver.cli import main
 from mockserver.fixtures import RECORD_SCHEMAS, FixtureError, _Loader, default_dir, read_yaml
 from mockserver.schemas import (DATE_FORMAT, DATETIME_FORMAT, ISO_FORMATTERS, DefinitionSchema,
                                 FormatQuery, RecordLoader, TaskNumPath, TaskQuery, TaskSchema,
-                                _load_plan, compile_format, dump, dump_json, load)
+                                _load_plan, compile_format, dump, dump_json, load,
+                                load_query)
 from mockserver.store import MAX_ID, TASK_STATUSES, BadRequest, Definition, Task
 
 
@@ -36,6 +37,17 @@ def test_listTasks_empty_query_loads_defaults_each_time():
     first["Offset"] = 5  # a caller changing its result does not change the next one
     assert load(TaskQuery, {}) == {"Offset": 0}
     assert load(FormatQuery, {}) == {}
+
+
+def test_listTasks_repeated_query_loads_equal_results_each_time():
+    args = {"TaskListNum": "74", "TaskStatus": "New", "DateFormatString": "dd/MM/yyyy"}
+    first = load_query(TaskQuery, args)
+    assert first == load(TaskQuery, args)
+    first.pop("DateFormatString")  # as split_formats does: the next result is whole again
+    assert load_query(TaskQuery, args) == load(TaskQuery, args)
+    for _ in range(2):  # an error is raised every time, not cached away
+        with pytest.raises(BadRequest, match="TaskListNum is invalid."):
+            load_query(TaskQuery, {"TaskListNum": "x"})
 
 
 def test_getTask_empty_input_still_reports_required_fields():
