@@ -453,13 +453,8 @@ def _instance(schema: type[Schema], many: bool = False) -> Schema:
 def load(schema: type[Schema], data: Mapping[str, Any]) -> dict[str, Any]:
     """Validate *data* (a body, query or path) with *schema*; BadRequest on failure."""
     if not data:  # most requests have no query string: load {} once per schema
-        return dict(_load_empty(schema))
+        return load_query(schema, {})
     return _instance(schema).load(data)
-
-
-@lru_cache(maxsize=None)
-def _load_empty(schema: type[Schema]) -> dict[str, Any]:
-    return _instance(schema).load({})  # an error (a required field) is not cached
 
 
 def load_query(schema: type[Schema], args: Mapping[str, str]) -> dict[str, Any]:
@@ -470,7 +465,7 @@ def load_query(schema: type[Schema], args: Mapping[str, str]) -> dict[str, Any]:
 
 @lru_cache(maxsize=4096)
 def _load_query(schema: type[Schema], items: tuple[tuple[str, str], ...]) -> dict[str, Any]:
-    return load(schema, dict(items))  # an error is raised each time, never cached
+    return _instance(schema).load(dict(items))  # an error is raised each time, never cached
 
 
 class RecordLoader:
