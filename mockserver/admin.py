@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterator
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
-from flask import Blueprint, Flask, Response, current_app, g, request
+from flask import Blueprint, Flask, Request, Response, current_app, g, request
 from marshmallow import RAISE, ValidationError, fields, post_load, validates_schema
 from marshmallow.validate import Length, OneOf, Range
 from waitress.channel import ClientDisconnected
@@ -247,7 +247,8 @@ def _apply(fault: Fault) -> Response | None:
 
 
 def _before_api_request() -> Response | None:
-    path = api_path(request.path)
+    req = request._get_current_object()  # one context lookup, not one per attribute
+    path = api_path(req.path)
     if path is None:
         return None
     try:
@@ -255,21 +256,23 @@ def _before_api_request() -> Response | None:
     except Unauthorized:
         return None  # no office to journal it in or to fault; the view answers 401
     office_harness = harness().of(customer)
+    fault = office_harness.trigger(req.method, path)
     g.admin_journal = (office_harness, registry().office(customer).clock.now(),
-                       datetime.now(timezone.utc))
-    fault = office_harness.trigger(request.method, path)
-    g.admin_fault = fault
+                       datetime.now(timezone.utc), fault)
     return _apply(fault) if fault is not None else None
 
 
-def _captured_body() -> tuple[bytes, int]:
+JOURNAL_HEADERS = {"Content-Type": "CONTENT_TYPE", "Authorization": "HTTP_AUTHORIZATION"}
+
+
+def _captured_body(req: Request) -> tuple[bytes, int]:
     """The start of the request body (enough for BODY_LIMIT characters) and its size."""
-    if request.content_length is None and "HTTP_TRANSFER_ENCODING" not in request.environ:
+    if "CONTENT_LENGTH" not in req.environ and "HTTP_TRANSFER_ENCODING" not in req.environ:
         return b"", 0  # HTTP/1.1: no body (most GETs); werkzeug would still set up a stream
     try:
-        raw = request.get_data(cache=True)
+        raw = req.get_data(cache=True)
     except RequestEntityTooLarge:
-        return b"", request.content_length or 0
+        return b"", req.content_length or 0
     return raw[:BODY_BYTES], len(raw)
 
 
@@ -302,13 +305,13 @@ def _after_api_request(response: Response) -> Response:
     context = g.pop("admin_journal", None)
     if context is None:
         return response
-    office_harness, office_time, wall_time = context
-    fault = g.get("admin_fault")
-    body, size = _captured_body()
-    headers = request.headers
+    office_harness, office_time, wall_time, fault = context
+    req = request._get_current_object()
+    environ = req.environ
+    body, size = _captured_body(req)
     office_harness.record(Received(
-        office_time, wall_time, request.method, request.path, request.args,
-        {name: headers[name] for name in ("Content-Type", "Authorization") if name in headers},
+        office_time, wall_time, req.method, req.path, req.args,
+        {name: environ[key] for name, key in JOURNAL_HEADERS.items() if key in environ},
         body, size, None if fault is not None and fault.drop else response.status_code,
         fault.id if fault is not None else None))
     return response

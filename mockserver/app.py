@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from flask import Flask, Response, g, request
 
@@ -30,9 +30,28 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+class MockServer(Flask):
+    """Flask, remembering which of its views and hooks are plain functions.
+
+    Flask asks ``inspect.iscoroutinefunction`` of every hook and view on every request;
+    the answer never changes, and asking costs about as much as a hook itself.
+    """
+
+    def __init__(self, import_name: str):
+        super().__init__(import_name)
+        self._synchronous: dict[Callable[..., Any], Callable[..., Any]] = {}
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        """Flask's ensure_sync, once per function."""
+        found = self._synchronous.get(func)
+        if found is None:
+            found = self._synchronous[func] = super().ensure_sync(func)
+        return found
+
+
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the mock server. *config* overrides DEFAULTS (and any Flask setting)."""
-    app = Flask(__name__)
+    app = MockServer(__name__)
     app.config.from_mapping(DEFAULTS)
     app.config.from_mapping(config or {})
     app.json.sort_keys = False  # field order is part of the contract

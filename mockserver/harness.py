@@ -145,6 +145,9 @@ class Harness:
 
     def of(self, customer: str) -> OfficeHarness:
         """The journal and faults of *customer*'s office, created on first use."""
+        found = self._offices.get(customer)  # every request: a dict read needs no lock
+        if found is not None:
+            return found
         with self._lock:
             found = self._offices.get(customer)
             if found is None:

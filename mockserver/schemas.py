@@ -454,7 +454,16 @@ def load(schema: type[Schema], data: Mapping[str, Any]) -> dict[str, Any]:
     """Validate *data* (a body, query or path) with *schema*; BadRequest on failure."""
     if not data:  # most requests have no query string: load {} once per schema
         return load_query(schema, {})
-    return _instance(schema).load(data)
+    instance, plan = _instance(schema), _plan(schema)
+    result = None if plan is None else _load_fields(plan, data)
+    if result is None or (instance.unknown == RAISE and len(result) != len(data)):
+        return instance.load(data)  # marshmallow's own result or error message
+    return result
+
+
+@lru_cache(maxsize=None)
+def _plan(schema: type[Schema]) -> tuple[tuple[str, str, fields.Field], ...] | None:
+    return _load_plan(_instance(schema))
 
 
 def load_query(schema: type[Schema], args: Mapping[str, str]) -> dict[str, Any]:
@@ -473,9 +482,9 @@ class RecordLoader:
 
     Each field loads its own value, remembered per raw value: the fields here depend on
     nothing else, and a fixture repeats most values (task lists, statuses, times). Any
-    record with an invalid value or an unknown field, and any schema with load hooks,
-    required fields or load defaults, goes through marshmallow itself: same result, same
-    error message (tests/test_fast_paths.py).
+    record with an invalid value, an unknown field or a required field missing, and any
+    schema with load hooks or load defaults, goes through marshmallow itself: same result,
+    same error message (tests/test_fast_paths.py). ``load`` takes the same path for a body.
     """
 
     def __init__(self, schema: Schema):
@@ -485,31 +494,16 @@ class RecordLoader:
 
     def load(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """The loaded record; BadRequest naming the field, as from Schema.load."""
-        if self.plan is None:
-            return self.schema.load(record, unknown=RAISE)
-        result, used, memo = {}, 0, self._memo
-        try:
-            for key, attribute, field in self.plan:
-                raw = record.get(key, missing)
-                if raw is missing:
-                    continue
-                used += 1
-                if type(raw) in (str, int):  # hashable and immutable (bool is not int here)
-                    remembered = (key, type(raw), raw)
-                    value = memo.get(remembered, missing)
-                    if value is missing:
-                        value = memo[remembered] = field.deserialize(raw, key, record)
-                else:
-                    value = field.deserialize(raw, key, record)
-                result[attribute] = value
-        except ValidationError:
-            used = -1
-        if used != len(record):  # an invalid value or an unknown field: marshmallow's error
+        result = None if self.plan is None else _load_fields(self.plan, record, self._memo)
+        if result is None or len(result) != len(record):  # unknown fields are errors here
             return self.schema.load(record, unknown=RAISE)
         return result
 
 
-def _load_plan(schema: Schema) -> tuple[tuple[str, str, fields.Field], ...] | None:
+Plan = tuple[tuple[str, str, fields.Field], ...]
+
+
+def _load_plan(schema: Schema) -> Plan | None:
     """(key, attribute, field) per loaded field, or None when loading is more than that."""
     if any(schema._hooks[hook] for hook in (PRE_LOAD, POST_LOAD, VALIDATES, VALIDATES_SCHEMA)) \
             or schema.dict_class is not dict:
@@ -517,10 +511,36 @@ def _load_plan(schema: Schema) -> tuple[tuple[str, str, fields.Field], ...] | No
     plan = []
     for name, field in schema.load_fields.items():
         attribute = field.attribute or name
-        if field.required or field.load_default is not missing or "." in attribute:
+        if field.load_default is not missing or "." in attribute:
             return None
         plan.append((field.data_key if field.data_key is not None else name, attribute, field))
     return tuple(plan)
+
+
+def _load_fields(plan: Plan, data: Mapping[str, Any],
+                 memo: dict[tuple[str, type, Any], Any] | None = None) -> dict[str, Any] | None:
+    """Each field of *plan* that *data* has, loaded; None if a value is invalid or a
+    required field is missing (then marshmallow gives the error). *memo* remembers the
+    loaded form of each text and integer value."""
+    result = {}
+    try:
+        for key, attribute, field in plan:
+            raw = data.get(key, missing)
+            if raw is missing:
+                if field.required:
+                    return None
+                continue
+            if memo is not None and type(raw) in (str, int):  # hashable, immutable (not bool)
+                remembered = (key, type(raw), raw)
+                value = memo.get(remembered, missing)
+                if value is missing:
+                    value = memo[remembered] = field.deserialize(raw, key, data)
+            else:
+                value = field.deserialize(raw, key, data)
+            result[attribute] = value
+    except ValidationError:
+        return None
+    return result
 
 
 def split_formats(params: dict[str, Any]) -> dict[str, Callable[[datetime], str]]:

@@ -739,6 +739,9 @@ class Registry:
 
     def office(self, customer: str) -> Office:
         """The office of a customer key, created on first use."""
+        found = self._offices.get(customer)  # every request: a dict read needs no lock
+        if found is not None:
+            return found
         with self._lock:
             found = self._offices.get(customer)
             if found is None:

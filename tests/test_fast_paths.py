@@ -14,10 +14,12 @@ from marshmallow import RAISE
 from yaml.composer import Composer
 
 from mockserver import fixtures, schemas
+from mockserver.admin import AdvanceSchema, ClockSchema, FaultSchema
 from mockserver.cli import main
 from mockserver.fixtures import RECORD_SCHEMAS, FixtureError, _Loader, default_dir, read_yaml
 from mockserver.schemas import (DATE_FORMAT, DATETIME_FORMAT, ISO_FORMATTERS, DefinitionSchema,
-                                FormatQuery, RecordLoader, TaskNumPath, TaskQuery, TaskSchema,
+                                FormatQuery, RecordLoader, TaskCreateSchema, TaskNumPath,
+                                TaskQuery, TaskSchema, TaskUpdateSchema,
                                 _load_plan, compile_format, dump, dump_json, load,
                                 load_query)
 from mockserver.store import MAX_ID, TASK_STATUSES, BadRequest, Definition, Task
@@ -222,8 +224,40 @@ def test_fixture_record_loader_gives_what_marshmallow_gives(kind, generated):
 
 
 def test_fixture_record_loader_falls_back_when_the_schema_has_more_than_fields():
-    assert _load_plan(TaskNumPath()) is None  # a required field
     assert _load_plan(TaskQuery()) is None  # a load default
+    assert _load_plan(TaskNumPath()) is not None  # a required field is checked on the way
     assert RecordLoader(TaskNumPath()).load({"TaskNum": "5"}) == {"TaskNum": 5}
     with pytest.raises(BadRequest, match="TaskNum is required."):
         RecordLoader(TaskNumPath()).load({})
+
+
+# --- load (request bodies) against Schema.load ------------------------------------------
+
+BODY_SCHEMAS = [TaskCreateSchema, TaskUpdateSchema, TaskNumPath, FaultSchema, ClockSchema,
+                AdvanceSchema]
+
+
+def body_keys(schema: type) -> list[str]:
+    return [field.data_key or name for name, field in schema().load_fields.items()]
+
+
+@settings(max_examples=300, derandomize=True)
+@given(st.sampled_from(BODY_SCHEMAS).flatmap(lambda schema: st.tuples(
+    st.just(schema),
+    st.dictionaries(st.sampled_from([*body_keys(schema), "Unknown", "TaskNum"]),
+                    st.sampled_from(ODD_VALUES) | st.text(max_size=300) | st.integers()))))
+def test_load_body_gives_what_marshmallow_gives(case):
+    schema, body = case
+    expected = outcome(schemas._instance(schema).load, body)
+    got = outcome(lambda data: load(schema, data), body)
+    assert got == expected
+    if got[0] == "ok":
+        assert list(got[1]) == list(expected[1])  # the same field order too
+
+
+def test_load_body_takes_the_fast_path_for_the_task_bodies():
+    assert schemas._plan(TaskCreateSchema) is not None
+    assert schemas._plan(TaskUpdateSchema) is not None
+    assert load(TaskUpdateSchema, {"Descript": "x", "Other": 1}) == {"Descript": "x"}
+    with pytest.raises(BadRequest, match="UserNum is required."):
+        load(TaskCreateSchema, {"TaskListNum": 1, "Descript": "x"})
