@@ -28,6 +28,7 @@ from flask import Blueprint, Flask, Request, Response, current_app, g, request
 from marshmallow import RAISE, ValidationError, fields, post_load, validates_schema
 from marshmallow.validate import Length, OneOf, Range
 from waitress.channel import ClientDisconnected
+import werkzeug.exceptions
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import HTTP_STATUS_CODES
 
@@ -271,8 +272,8 @@ def _captured_body(req: Request) -> tuple[bytes, int]:
         return b"", 0  # HTTP/1.1: no body (most GETs); werkzeug would still set up a stream
     try:
         raw = req.get_data(cache=True)
-    except RequestEntityTooLarge:
-        return b"", req.content_length or 0
+    except (RequestEntityTooLarge, werkzeug.exceptions.ClientDisconnected):
+        return b"", req.content_length or 0  # the view answered 400 already
     return raw[:BODY_BYTES], len(raw)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, current_app, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 from .store import ApiError
 
@@ -42,6 +42,8 @@ def _http_error(error: HTTPException) -> Response:
         message = f"Method {request.method} is not allowed here. Allowed: {', '.join(error.valid_methods)}."
     elif status == 413:  # Open Dental's status vocabulary has no 413
         status, message = 400, BODY_TOO_LARGE
+    elif isinstance(error, ClientDisconnected):
+        message = "Request body is shorter than its Content-Length."
     else:
         message = f"{error.name}."
     response = error_response(status, message)

@@ -1,6 +1,9 @@
 """The control API (/__admin, SPEC §5), in process: every endpoint, its bad input, isolation."""
 from __future__ import annotations
 
+import io
+import json
+
 from datetime import datetime, timedelta
 
 import pytest
@@ -8,6 +11,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from flask.testing import FlaskClient
+from werkzeug.test import EnvironBuilder, run_wsgi_app
 from openapi_spec_validator import validate
 
 from mockserver import create_app
@@ -295,6 +299,20 @@ def test_listRequests_records_a_body_over_the_limit_without_it():
     response = client.post("/api/v1/tasks", data=b"x" * 100, headers=HEADERS)
     assert response.status_code == 400
     entry = MockOffice(flask_transport(client), "", "custkey").requests()[0]
+    assert (entry["status"], entry["body"], entry["body_size"]) == (400, None, 100)
+
+
+def test_listRequests_records_a_body_cut_short_as_a_400():
+    # the client promised more body than it sent (it went away): the view's 400 stands,
+    # and journaling the body afterwards must not turn it into a 500
+    app = create_app()
+    environ = EnvironBuilder("/api/v1/tasks", method="POST", headers=HEADERS,
+                             data=b'{"TaskListNum": 1, "Descript": "x", "UserNum": 1}').get_environ()
+    environ["CONTENT_LENGTH"] = "100"
+    body, status, headers = run_wsgi_app(app, environ, buffered=True)
+    assert (status, json.loads(b"".join(body))) == (
+        "400 BAD REQUEST", "Request body is shorter than its Content-Length.")
+    entry = MockOffice(flask_transport(app.test_client()), "", "custkey").requests()[0]
     assert (entry["status"], entry["body"], entry["body_size"]) == (400, None, 100)
 
 
