@@ -5,7 +5,8 @@ import logging
 import time
 from typing import Any, Callable, Mapping
 
-from flask import Flask, Response, g, request
+from flask import Flask, Request, Response, g, request
+from werkzeug.routing import MapAdapter
 
 from . import admin, errors, fixtures, persist
 from .openapi import docs
@@ -30,16 +31,24 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-class MockServer(Flask):
-    """Flask, remembering which of its views and hooks are plain functions.
+# what Map.bind_to_environ reads from a request, besides its path, method and query string
+HOST_KEYS = ("HTTP_HOST", "SERVER_NAME", "SERVER_PORT", "wsgi.url_scheme", "SCRIPT_NAME",
+             "HTTP_CONNECTION", "HTTP_UPGRADE")
+BOUND_HOSTS = 64  # the Host header is the client's to choose: keep only so many
 
-    Flask asks ``inspect.iscoroutinefunction`` of every hook and view on every request;
-    the answer never changes, and asking costs about as much as a hook itself.
+
+class MockServer(Flask):
+    """Flask, with two answers it gives per request remembered instead.
+
+    Both cost about as much as a hook: whether a view or hook is a coroutine function
+    (never changes), and the URL map bound to the request's host (the same for every
+    request of a client: only the path, method and query string are new).
     """
 
     def __init__(self, import_name: str):
-        super().__init__(import_name)
+        super().__init__(import_name, static_folder=None)  # no static files: no /static route
         self._synchronous: dict[Callable[..., Any], Callable[..., Any]] = {}
+        self._bound: dict[tuple[Any, ...], MapAdapter] = {}
 
     def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
         """Flask's ensure_sync, once per function."""
@@ -47,6 +56,24 @@ class MockServer(Flask):
         if found is None:
             found = self._synchronous[func] = super().ensure_sync(func)
         return found
+
+    def create_url_adapter(self, request: Request | None) -> MapAdapter | None:
+        """Flask's URL adapter, bound to a host once (Flask's own way: the first time)."""
+        config = self.config
+        if request is None or config["SERVER_NAME"] is not None or \
+                config["TRUSTED_HOSTS"] is not None or self.subdomain_matching:
+            return super().create_url_adapter(request)  # binding depends on more than HOST_KEYS
+        environ = request.environ
+        host = tuple(environ.get(name) for name in HOST_KEYS)
+        bound = self._bound.get(host)
+        if bound is None:
+            bound = super().create_url_adapter(request)
+            if len(self._bound) < BOUND_HOSTS:
+                self._bound[host] = bound
+            return bound
+        return MapAdapter(self.url_map, bound.server_name, bound.script_name, bound.subdomain,
+                          bound.url_scheme, request.path, request.method,
+                          request.query_string.decode("utf-8", "replace"))
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:

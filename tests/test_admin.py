@@ -1,7 +1,6 @@
 """The control API (/__admin, SPEC §5), in process: every endpoint, its bad input, isolation."""
 from __future__ import annotations
 
-import io
 import json
 
 from datetime import datetime, timedelta

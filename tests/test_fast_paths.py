@@ -13,7 +13,12 @@ from hypothesis import given, settings, strategies as st
 from marshmallow import RAISE
 from yaml.composer import Composer
 
-from mockserver import fixtures, schemas
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import RequestRedirect
+from werkzeug.test import EnvironBuilder
+
+from mockserver import create_app, fixtures, schemas
+from mockserver.app import BOUND_HOSTS
 from mockserver.admin import AdvanceSchema, ClockSchema, FaultSchema
 from mockserver.cli import main
 from mockserver.fixtures import RECORD_SCHEMAS, FixtureError, _Loader, default_dir, read_yaml
@@ -261,3 +266,43 @@ def test_load_body_takes_the_fast_path_for_the_task_bodies():
     assert load(TaskUpdateSchema, {"Descript": "x", "Other": 1}) == {"Descript": "x"}
     with pytest.raises(BadRequest, match="UserNum is required."):
         load(TaskCreateSchema, {"TaskListNum": 1, "Descript": "x"})
+
+
+# --- MockServer.create_url_adapter against Flask's -----------------------------------------
+
+def routing_outcome(adapter):
+    try:
+        rule, args = adapter.match(return_rule=True)
+        return "match", rule.endpoint, args
+    except RequestRedirect as redirect:
+        return "redirect", redirect.new_url
+    except HTTPException as error:
+        return type(error).__name__, sorted(getattr(error, "valid_methods", None) or ())
+
+
+wsgi_text = st.binary(max_size=40).map(lambda raw: raw.decode("latin-1"))  # WSGI's str
+
+
+@settings(max_examples=300, derandomize=True)
+@given(path=st.sampled_from(["/api/v1/tasks/", "/api/v1/tasks", "/__admin/", "//api/v1/", "/", ""])
+       .flatmap(lambda prefix: wsgi_text.map(lambda rest: prefix + rest)),
+       method=st.sampled_from(["GET", "PUT", "POST", "DELETE", "get", "OPTIONS"]),
+       query=wsgi_text, host=st.sampled_from(["127.0.0.1:8080", "Example.COM", "localhost"]))
+def test_url_adapter_bound_once_per_host_routes_as_flask_does(path, method, query, host):
+    app = create_app()
+    environ = EnvironBuilder("/", base_url=f"http://{host}/", method=method).get_environ()
+    environ.update(PATH_INFO=path, QUERY_STRING=query)
+    for _ in range(2):  # the first binds and keeps the host, the second reuses it
+        request = app.request_class(environ)
+        ours, flasks = app.create_url_adapter(request), Flask.create_url_adapter(app, request)
+        assert routing_outcome(ours) == routing_outcome(flasks)
+        assert ours.build("api.getTask", {"TaskNum": 5}, force_external=True) == \
+            flasks.build("api.getTask", {"TaskNum": 5}, force_external=True)
+
+
+def test_url_adapter_keeps_a_bounded_number_of_hosts():
+    app = create_app()
+    for n in range(BOUND_HOSTS + 10):
+        request = app.request_class(EnvironBuilder("/", base_url=f"http://h{n}/").get_environ())
+        assert app.create_url_adapter(request).server_name == f"h{n}"
+    assert len(app._bound) == BOUND_HOSTS
