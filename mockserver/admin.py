@@ -35,7 +35,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 from . import errors, fixtures
 from .harness import Fault, Harness, Received, api_path
 from .openapi import to_yaml
-from .routes import api, key_pair, registry
+from .routes import api, key_pair, query_args, registry
 from .schemas import REQUIRED, OdDateTime, OdSchema, OdString, QueryInteger, dump, load, parse_json_object
 from .store import BadRequest, NotFound, Office, RelativeTime, Unauthorized
 from .wsgi import SPARE_THREADS
@@ -311,7 +311,7 @@ def _after_api_request(response: Response) -> Response:
     environ = req.environ
     body, size = _captured_body(req)
     office_harness.record(Received(
-        office_time, wall_time, req.method, req.path, req.args,
+        office_time, wall_time, req.method, req.path, req.query_string,
         {name: environ[key] for name, key in JOURNAL_HEADERS.items() if key in environ},
         body, size, None if fault is not None and fault.drop else response.status_code,
         fault.id if fault is not None else None))
@@ -322,7 +322,7 @@ def _journal_entry(entry_id: int, received: Received) -> dict[str, Any]:
     """A journal entry in JournalEntrySchema's form."""
     return {"id": entry_id, "time": received.time,
             "wall_time": received.wall_time.isoformat(timespec="milliseconds"),
-            "method": received.method, "path": received.path, "query": received.args.to_dict(),
+            "method": received.method, "path": received.path, "query": received.query(),
             "headers": received.headers, "body": _journal_body(received.body, received.body_size),
             "body_size": received.body_size, "status": received.status, "fault": received.fault}
 
@@ -368,7 +368,7 @@ def _check_clock(when: datetime) -> None:
          query=ResetQuery, response=ResetResult)
 def resetOffice(customer: str) -> Response:
     """Forget the office; its next request starts from the fixtures."""
-    scope = load(ResetQuery, request.args.to_dict())["scope"]
+    scope = load(ResetQuery, query_args())["scope"]
     target = None if scope == "all" else customer
     registry().reset(target)
     harness().reset(target)
@@ -406,7 +406,7 @@ def putState(customer: str) -> Response:
          query=JournalQuery, response=JournalEntrySchema, many=True)
 def listRequests(customer: str) -> Response:
     """The journal, optionally only one method and a path glob."""
-    params = load(JournalQuery, request.args.to_dict())
+    params = load(JournalQuery, query_args())
     entries = [_journal_entry(*entry) for entry in harness().of(customer).entries(**params)]
     return _json(dump(JournalEntrySchema, entries, many=True))
 

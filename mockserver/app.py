@@ -102,8 +102,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         if not access_log.isEnabledFor(logging.INFO):  # --quiet: skip building the line
             return response
         elapsed = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
-        access_log.info('%s "%s %s" %s %.1fms', request.remote_addr, request.method,
-                        request.full_path.rstrip("?"), response.status_code, elapsed)
+        # not request.full_path: it raises on a query string that is not UTF-8
+        query = request.query_string.decode("utf-8", "backslashreplace")
+        access_log.info('%s "%s %s%s" %s %.1fms', request.remote_addr, request.method,
+                        request.path, f"?{query}" if query else "", response.status_code, elapsed)
         return response
 
     admin.init_app(app)  # after the timer, so the access log counts injected delays

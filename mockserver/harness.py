@@ -12,7 +12,10 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping, NamedTuple
+from typing import Any, NamedTuple
+
+from werkzeug.datastructures import Headers
+from werkzeug.sansio.request import Request as SansioRequest
 
 from .routes import api
 from .store import BadRequest
@@ -40,12 +43,18 @@ class Received(NamedTuple):
     wall_time: datetime  # UTC
     method: str
     path: str
-    args: Mapping[str, str]  # the request's read-only query MultiDict
+    query_string: bytes  # raw: parsed by query() when the journal is read
     headers: dict[str, str]
     body: bytes  # the start of the body, enough for the journal's text limit
     body_size: int
     status: int | None  # None: the connection was dropped
     fault: int | None
+
+    def query(self) -> dict[str, str]:
+        """The query parameters, as ``request.args.to_dict()`` gave them (text that is not
+        UTF-8, which the request was refused for, has U+FFFD in its place)."""
+        utf8 = self.query_string.decode("utf-8", "replace").encode()
+        return SansioRequest("GET", "http", None, "", self.path, utf8, Headers(), None).args.to_dict()
 
 
 @dataclass(eq=False)

@@ -82,7 +82,7 @@ def respond(schema: type, obj: Any, formats: dict, status: int = 200, many: bool
 
 def respond_list(query: type, schema: type, lister: Callable[..., list]) -> Response:
     """A list operation: load the query with *query*, call *lister*, dump with *schema*."""
-    params = load_query(query, request.args.to_dict())
+    params = load_query(query, query_args())
     formats = split_formats(params)
     return respond(schema, lister(**params), formats, many=True)
 
@@ -91,8 +91,18 @@ def _task_num(raw: str) -> int:
     return load_query(TaskNumPath, {"TaskNum": raw})["TaskNum"]
 
 
+def query_args() -> dict[str, str]:
+    """``request.args.to_dict()``; 400 for a query string that is not UTF-8."""
+    if not request.environ.get("QUERY_STRING"):
+        return {}  # most requests: no need to build request.args
+    try:
+        return request.args.to_dict()
+    except UnicodeDecodeError:  # werkzeug decodes strictly: raw bytes from the request line
+        raise BadRequest("Query string is not valid UTF-8.") from None
+
+
 def _formats() -> dict:
-    return split_formats(load_query(FormatQuery, request.args.to_dict()))
+    return split_formats(load_query(FormatQuery, query_args()))
 
 
 @api.get("/tasks/<TaskNum>")

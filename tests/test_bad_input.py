@@ -1,7 +1,13 @@
 """Malformed requests: each gets its exact 4xx and JSON-string message and changes nothing."""
-import pytest
+import json
+import logging
 
-from conftest import Api, make_app, snapshot
+import pytest
+from werkzeug.test import EnvironBuilder, run_wsgi_app
+
+from mockserver.pytest_plugin import MockOffice, flask_transport
+
+from conftest import HEADERS, Api, make_app, snapshot
 
 OK = {"TaskListNum": 14, "Descript": "Call the lab.", "UserNum": 1}
 DT = "format must be yyyy-MM-dd HH:mm:ss"
@@ -170,3 +176,24 @@ def test_bad_input_body_over_the_limit_is_400():
     r = api.post("/tasks", json={**OK, "Descript": "x" * 2000})
     assert (r.status_code, r.get_json()) == (400, "Request body exceeds the 16.8M character limit.")
     assert snapshot(app) == before
+
+
+@pytest.mark.parametrize("method, path", [
+    ("GET", "/api/v1/tasks/1408"), ("GET", "/api/v1/tasks"), ("PUT", "/api/v1/tasks/1408"),
+    ("POST", "/api/v1/tasks"), ("GET", "/api/v1/userods"), ("GET", "/__admin/requests"),
+    ("POST", "/__admin/reset"),
+])
+def test_bad_input_query_string_not_utf8_is_400(method, path, caplog):
+    # a client can put raw bytes in the request line; werkzeug refuses to decode them
+    app = make_app()
+    before = snapshot(app)
+    environ = EnvironBuilder(path, method=method, headers=HEADERS, json=OK).get_environ()
+    environ["QUERY_STRING"] = "Offset=\xff&x=\x80"  # WSGI: the raw bytes as latin-1 text
+    with caplog.at_level(logging.INFO, logger="mockserver.access"):
+        body, status, _ = run_wsgi_app(app, environ, buffered=True)
+    assert (status, json.loads(b"".join(body))) == ("400 BAD REQUEST", "Query string is not valid UTF-8.")
+    assert snapshot(app) == before
+    assert f"\"{method} {path}?Offset=\\xff&x=\\x80\" 400 " in caplog.messages[-1]
+    if path.startswith("/api"):  # the journal shows it with U+FFFD
+        entry = MockOffice(flask_transport(app.test_client()), "", "custkey").requests()[0]
+        assert (entry["query"], entry["status"]) == ({"Offset": "\ufffd", "x": "\ufffd"}, 400)

@@ -19,6 +19,7 @@ from werkzeug.test import EnvironBuilder
 
 from mockserver import create_app, fixtures, schemas
 from mockserver.app import BOUND_HOSTS
+from mockserver.harness import Received
 from mockserver.admin import AdvanceSchema, ClockSchema, FaultSchema
 from mockserver.cli import main
 from mockserver.fixtures import RECORD_SCHEMAS, FixtureError, _Loader, default_dir, read_yaml
@@ -306,3 +307,21 @@ def test_url_adapter_keeps_a_bounded_number_of_hosts():
         request = app.request_class(EnvironBuilder("/", base_url=f"http://h{n}/").get_environ())
         assert app.create_url_adapter(request).server_name == f"h{n}"
     assert len(app._bound) == BOUND_HOSTS
+
+
+@settings(max_examples=300, derandomize=True)
+@given(query=wsgi_text | st.lists(st.sampled_from(["a=1", "a=2", "b", "=", "&", "%zz", "c=%C3%A9",
+                                                   "d=%FF", "+", "e=x+y"])).map("&".join))
+def test_journal_query_is_what_request_args_gave(query):
+    def request(query_string):
+        environ = EnvironBuilder("/api/v1/tasks").get_environ()
+        return Flask.request_class({**environ, "QUERY_STRING": query_string})
+
+    received = Received(datetime.now(), datetime.now(), "GET", "/api/v1/tasks",
+                        request(query).query_string, {}, b"", 0, 200, None)
+    try:
+        expected = request(query).args.to_dict()
+    except UnicodeDecodeError:  # such a request is a 400 (test_bad_input); U+FFFD in the journal
+        utf8 = query.encode("latin-1").decode("utf-8", "replace").encode().decode("latin-1")
+        expected = request(utf8).args.to_dict()
+    assert received.query() == expected
