@@ -10,7 +10,7 @@ import functools
 import re
 from typing import Any, Callable
 
-from flask import Blueprint, Response, current_app, g, request, url_for
+from flask import Blueprint, Response, current_app, request, url_for
 from werkzeug.http import parse_options_header
 
 from .schemas import (DefinitionQuery, DefinitionSchema, FormatQuery, TaskCreateSchema,
@@ -55,7 +55,6 @@ def authorize(permission: str, since: str, title: str) -> Office:
     """The office for this request, after auth, Content-Type and version checks."""
     developer, customer = key_pair()
     office = registry().authenticate(developer, customer, permission)
-    g.office = office
     if not current_app.config["LENIENT_CONTENT_TYPE"] and \
             _mimetype(request.environ.get("CONTENT_TYPE", "")) != "application/json":
         raise BadRequest("Content-Type must be application/json.")
