@@ -10,9 +10,12 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections import defaultdict
 from datetime import date, datetime
 from functools import lru_cache
-from typing import Any, Callable, Mapping
+from itertools import repeat
+from operator import itemgetter
+from typing import Any, Callable, Mapping, Sequence
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, missing
 from marshmallow.decorators import (POST_DUMP, POST_LOAD, PRE_DUMP, PRE_LOAD, VALIDATES,
@@ -112,8 +115,15 @@ class OdInteger(fields.Integer):
     default_error_messages = {"invalid": INVALID, "null": INVALID, "required": REQUIRED}
 
     def __init__(self, **kwargs: Any):
+        self._range_only = "validate" not in kwargs
         kwargs.setdefault("validate", Range(min=0, max=MAX_ID, error=INVALID))
         super().__init__(strict=True, **kwargs)
+
+    def loads_as_is(self, values: Sequence[int]) -> bool:
+        """Whether each of *values* (ints, not bools) loads as itself: a column's check at
+        once, where deserialize checks one value (RecordLoader)."""
+        return self._range_only and not (self.pre_load or self.post_load) \
+            and min(values, default=0) >= 0 and max(values, default=0) <= MAX_ID
 
 
 class QueryInteger(fields.Integer):
@@ -481,32 +491,89 @@ class RecordLoader:
     def __init__(self, schema: Schema):
         self.schema = schema
         self.plan = _load_plan(schema)
-        self._memo: dict[tuple[str, type, Any], Any] = {}
+        # (memo name, type) -> {raw value: loaded value}
+        self._memo: defaultdict[tuple[Any, type], dict[Any, Any]] = defaultdict(dict)
+        # key -> (rank in the schema, attribute, field, memo name, loading function)
+        self._fields = {key: (rank, attribute, field, *_loading(key, field))
+                        for rank, (key, attribute, field) in enumerate(self.plan or ())}
 
     def load(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """The loaded record; BadRequest naming the field, as from Schema.load."""
         if self.plan is None:
             return self.schema.load(record, unknown=RAISE)
-        result, used, memo = {}, 0, self._memo
+        result, used = {}, 0
         try:
-            for key, attribute, field in self.plan:
+            for key, attribute, _ in self.plan:
                 raw = record.get(key, missing)
                 if raw is missing:
                     continue
                 used += 1
-                if type(raw) in (str, int):  # hashable and immutable (bool is not int here)
-                    remembered = (key, type(raw), raw)
-                    value = memo.get(remembered, missing)
-                    if value is missing:
-                        value = memo[remembered] = field.deserialize(raw, key, record)
-                else:
-                    value = field.deserialize(raw, key, record)
-                result[attribute] = value
+                result[attribute] = self._value(key, raw)
         except ValidationError:
             used = -1
         if used != len(record):  # an invalid value or an unknown field: marshmallow's error
             return self.schema.load(record, unknown=RAISE)
         return result
+
+    def load_all(self, records: Sequence[Any]) -> list[dict[str, Any]] | None:
+        """``load`` of each of *records*; None when one is not a dict or would not load
+        (``load`` them one by one then, for the error).
+
+        Records with the same fields load a column at a time, mostly in C: each distinct
+        value once, a column of valid integers at once (100,000 tasks: 6x faster, bench/).
+        """
+        if self.plan is None or set(map(type, records)) - {dict}:
+            return None
+        shapes: defaultdict[tuple[str, ...], list[int]] = defaultdict(list)
+        for position, keys in enumerate(map(tuple, records)):
+            shapes[keys].append(position)
+        loaded: list[Any] = [None] * len(records)
+        try:
+            for keys, positions in shapes.items():
+                if not self._fields.keys() >= set(keys):
+                    return None  # an unknown field
+                ordered = sorted(keys, key=lambda k: self._fields[k][0])  # as load gives them
+                rows = records if len(shapes) == 1 else list(map(records.__getitem__, positions))
+                columns = [self._column(key, list(map(itemgetter(key), rows))) for key in ordered]
+                attributes = [self._fields[key][1] for key in ordered]
+                built = map(dict, map(zip, repeat(attributes), zip(*columns))) if columns \
+                    else (dict() for _ in positions)
+                for position, row in zip(positions, built):
+                    loaded[position] = row
+        except ValidationError:
+            return None
+        return loaded
+
+    def _column(self, key: str, raws: list[Any]) -> list[Any]:
+        field, name = self._fields[key][2:4]
+        kinds = set(map(type, raws))
+        if kinds == {int} and isinstance(field, OdInteger) and field.loads_as_is(raws):
+            return raws
+        if kinds in ({int}, {str}):  # one memo for the column
+            memo = self._memo[name, kinds.pop()]
+            for raw in set(raws) - memo.keys():
+                self._value(key, raw)
+            return list(map(memo.__getitem__, raws))
+        return [self._value(key, raw) for raw in raws]
+
+    def _value(self, key: str, raw: Any) -> Any:
+        _, _, field, name, load = self._fields[key]
+        if type(raw) not in (str, int):  # hashable and immutable (bool is not int here)
+            return field.deserialize(raw, key)
+        memo = self._memo[name, type(raw)]
+        value = memo.get(raw, missing)
+        if value is missing:
+            value = memo[raw] = load(raw, key, None)
+        return value
+
+
+def _loading(key: str, field: fields.Field) -> tuple[Any, Callable[..., Any]]:
+    """How RecordLoader loads a text or integer for *field*: the name its memo goes by,
+    and the function. A date's value depends on its text alone, so dates share one memo;
+    without validators and processors, deserialize is _deserialize and some checks."""
+    plain = not (field.validators or field.pre_load or field.post_load)
+    name = type(field) if plain and type(field) in (OdDate, OdDateTime) else key
+    return name, field._deserialize if plain else field.deserialize
 
 
 def _load_plan(schema: Schema) -> tuple[tuple[str, str, fields.Field], ...] | None:
