@@ -524,9 +524,7 @@ class RecordLoader:
         """
         if self.plan is None or set(map(type, records)) - {dict}:
             return None
-        shapes: defaultdict[tuple[str, ...], list[int]] = defaultdict(list)
-        for position, keys in enumerate(map(tuple, records)):
-            shapes[keys].append(position)
+        shapes = group_by_fields(records)
         loaded: list[Any] = [None] * len(records)
         try:
             for keys, positions in shapes.items():
@@ -551,8 +549,8 @@ class RecordLoader:
             return raws
         if kinds in ({int}, {str}):  # one memo for the column
             memo = self._memo[name, kinds.pop()]
-            for raw in set(raws) - memo.keys():
-                self._value(key, raw)
+            new = set(raws) - memo.keys()
+            memo.update(zip(new, map(self._fields[key][4], new, repeat(key), repeat(None))))
             return list(map(memo.__getitem__, raws))
         return [self._value(key, raw) for raw in raws]
 
@@ -565,6 +563,15 @@ class RecordLoader:
         if value is missing:
             value = memo[raw] = load(raw, key, None)
         return value
+
+
+def group_by_fields(records: Sequence[Mapping[str, Any]]) -> dict[tuple[str, ...], list[int]]:
+    """The positions of *records* by their keys (in their order): records to take a
+    column at a time."""
+    groups: defaultdict[tuple[str, ...], list[int]] = defaultdict(list)
+    for position, keys in enumerate(map(tuple, records)):
+        groups[keys].append(position)
+    return groups
 
 
 def _loading(key: str, field: fields.Field) -> tuple[Any, Callable[..., Any]]:
