@@ -125,7 +125,10 @@ _Loader.yaml_implicit_resolvers = {
 
 
 def read_yaml(text: str | bytes, origin: str) -> Any:
-    """Parse YAML safely (no object tags); FixtureError naming *origin* if it is not YAML."""
+    """Parse YAML safely (no object tags); FixtureError naming *origin* if it is not YAML.
+
+    JSON that YAML reads the same way is read by json's parser instead (_read_json).
+    """
     if isinstance(text, str):
         try:
             return _read_json(text)
@@ -160,6 +163,8 @@ _UNLIKE_CHARACTER = re.compile("[^\n\r -~\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe"
 def _read_json(text: str) -> Any:
     """*text* as json reads it, when YAML would read it the same way; ValueError for
     text that is not JSON, _NotLikeYaml for JSON that YAML could read otherwise."""
+    document = json.loads(text, object_pairs_hook=_json_mapping, parse_float=_json_float,
+                          parse_constant=_json_constant)  # first: YAML fails it at once
     if (not text.isascii() and _UNLIKE_CHARACTER.search(text)) or "\t" in text \
             or "\x7f" in text or " " * _KEY_LIMIT in text \
             or re.search(r"\n *:", text) or "\r" in text and re.search(r"\r *:", text) \
@@ -167,8 +172,6 @@ def _read_json(text: str) -> Any:
         # a key and its colon on two lines is an error in YAML; \/ and escaped
         # surrogates are not read the same by every libyaml
         raise _NotLikeYaml
-    document = json.loads(text, object_pairs_hook=_json_mapping, parse_float=_json_float,
-                          parse_constant=_json_constant)
     _check_scalars(document)
     return document
 
@@ -258,9 +261,8 @@ def load_dir(folder: str | Path | None = None, cache_dir: str | Path | None = No
     if cache is not None:
         cache.write(packed)
     # Rebuilt from the packed form once the parse's objects are gone, the records sit
-    # together instead of among its freed garbage: 130 MiB instead of 210 at 100,000
-    # tasks from YAML, 145 from JSON (copying the records is not enough: the parser's
-    # integers stay among its garbage, bench/).
+    # together instead of among its freed garbage: 134 MiB at 100,000 tasks. A copy of the
+    # records would keep the parser's integers there: 210 MiB after YAML (bench/).
     return _unpack(packed)
 
 

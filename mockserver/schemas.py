@@ -545,7 +545,7 @@ class RecordLoader:
     def _column(self, key: str, raws: list[Any]) -> list[Any]:
         field, name = self._fields[key][2:4]
         kinds = set(map(type, raws))
-        if kinds == {int} and isinstance(field, OdInteger) and field.loads_as_is(raws):
+        if kinds == {int} and type(field) is OdInteger and field.loads_as_is(raws):
             return raws
         if kinds in ({int}, {str}):  # one memo for the column
             memo = self._memo[name, kinds.pop()]
