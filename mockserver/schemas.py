@@ -15,7 +15,7 @@ from datetime import date, datetime
 from functools import lru_cache
 from itertools import repeat
 from operator import itemgetter
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Collection, Mapping, Sequence
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, missing
 from marshmallow.decorators import (POST_DUMP, POST_LOAD, PRE_DUMP, PRE_LOAD, VALIDATES,
@@ -119,10 +119,11 @@ class OdInteger(fields.Integer):
         kwargs.setdefault("validate", Range(min=0, max=MAX_ID, error=INVALID))
         super().__init__(strict=True, **kwargs)
 
-    def loads_as_is(self, values: Sequence[int]) -> bool:
-        """Whether each of *values* (ints, not bools) loads as itself: a column's check at
-        once, where deserialize checks one value (RecordLoader)."""
+    def loads_as_is(self, values: Collection[Any]) -> bool:
+        """Whether each of *values* is an int (not a bool) that loads as itself: a column's
+        check at once, where deserialize checks one value (RecordLoader)."""
         return self._range_only and not (self.pre_load or self.post_load) \
+            and set(map(type, values)) <= {int} \
             and min(values, default=0) >= 0 and max(values, default=0) <= MAX_ID
 
 
@@ -543,14 +544,16 @@ class RecordLoader:
         return loaded
 
     def _column(self, key: str, raws: list[Any]) -> list[Any]:
-        field, name = self._fields[key][2:4]
+        _, _, field, name, load = self._fields[key]
         kinds = set(map(type, raws))
-        if kinds == {int} and type(field) is OdInteger and field.loads_as_is(raws):
-            return raws
         if kinds in ({int}, {str}):  # one memo for the column
             memo = self._memo[name, kinds.pop()]
             new = set(raws) - memo.keys()
-            memo.update(zip(new, map(self._fields[key][4], new, repeat(key), repeat(None))))
+            if type(field) is OdInteger and field.loads_as_is(new):
+                memo.update(zip(new, new))
+            else:
+                memo.update(zip(new, map(load, new, repeat(key), repeat(None))))
+            # equal values end up one object: less memory, for the records and the cache
             return list(map(memo.__getitem__, raws))
         return [self._value(key, raw) for raw in raws]
 
