@@ -337,6 +337,15 @@ def test_fixture_record_loader_gives_what_marshmallow_gives(kind, generated):
     assert fast.load_all([*valid, "text"]) is None and fast.load_all([]) == []
 
 
+def test_fixture_record_loader_makes_equal_values_one_object():
+    schema = TaskSchema()
+    rows = [json.loads('{"TaskNum": %d, "TaskListNum": 123456, "Descript": "same"}' % n)
+            for n in (1, 2)]
+    assert rows[0]["TaskListNum"] is not rows[1]["TaskListNum"]  # as a parser makes them
+    first, second = RecordLoader(schema).load_all(rows)
+    assert first["TaskListNum"] is second["TaskListNum"] and first["Descript"] is second["Descript"]
+
+
 def test_fixture_record_loader_falls_back_when_the_schema_has_more_than_fields():
     assert _load_plan(TaskNumPath()) is None  # a required field
     assert _load_plan(TaskQuery()) is None  # a load default
