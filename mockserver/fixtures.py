@@ -9,15 +9,19 @@ error names the file, the record and the field.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import marshal
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Hashable
 from datetime import date, datetime, timedelta
 from importlib import metadata
 from importlib import resources
+from itertools import chain, repeat
+from operator import itemgetter, methodcaller
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -30,7 +34,7 @@ from marshmallow import RAISE, Schema, fields
 
 from .schemas import (AppointmentSchema, DefinitionRecordSchema, OdBool, OdDate, OdDateTime,
                       OdEnum, OdSchema, OdString, PatientSchema, RecordLoader, TaskListSchema,
-                      TaskSchema, UserodSchema)
+                      TaskSchema, UserodSchema, group_by_fields)
 from .store import (DEFAULT_VERSION, PERMISSIONS, TASK_PRIORITIES, ApiError, Dataset,
                     KeyPolicy, Office, RelativeTime, parse_version, primary_key, RECORD_TYPES)
 
@@ -121,7 +125,15 @@ _Loader.yaml_implicit_resolvers = {
 
 
 def read_yaml(text: str | bytes, origin: str) -> Any:
-    """Parse YAML safely (no object tags); FixtureError naming *origin* if it is not YAML."""
+    """Parse YAML safely (no object tags); FixtureError naming *origin* if it is not YAML.
+
+    JSON that YAML reads the same way is read by json's parser instead (_read_json).
+    """
+    if isinstance(text, str):
+        try:
+            return _read_json(text)
+        except (_NotLikeYaml, ValueError, RecursionError):
+            pass  # not JSON, or JSON that YAML could read otherwise: YAML decides
     loader = _Loader(text)
     try:
         items = _list_items(loader)
@@ -130,6 +142,69 @@ def read_yaml(text: str | bytes, origin: str) -> Any:
         raise FixtureError(f"{origin}: not valid YAML: {exc}") from None
     finally:
         loader.dispose()
+
+
+# JSON is YAML (flow style): json's C parser reads the JSON files of generate-fixtures
+# in 0.3 s at 100,000 tasks, libyaml in 4.3 s (bench/). It is used only where the two
+# read the same text the same way; tests/test_fast_paths.py compares them.
+class _NotLikeYaml(Exception):
+    """JSON that YAML (PyYAML's YAML 1.1, _Loader) could read otherwise or reject."""
+
+
+_KEY_LIMIT = 128  # YAML rejects a key that runs over 1024 characters up to its colon
+_YAML_FLOAT = next(regexp for tag, regexp in _Loader.yaml_implicit_resolvers["1"]
+                   if tag == "tag:yaml.org,2002:float")
+# Characters YAML reads as JSON does: printable, no tab (libyaml and PyYAML differ on
+# tabs), no line separators (YAML folds \x85 inside a quoted scalar).
+_UNLIKE_CHARACTER = re.compile("[^\n\r -~\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe"
+                               "\uff00-\ufffd\U00010000-\U0010ffff]")
+
+
+def _read_json(text: str) -> Any:
+    """*text* as json reads it, when YAML would read it the same way; ValueError for
+    text that is not JSON, _NotLikeYaml for JSON that YAML could read otherwise."""
+    document = json.loads(text, object_pairs_hook=_json_mapping, parse_float=_json_float,
+                          parse_constant=_json_constant)  # first: YAML fails it at once
+    if (not text.isascii() and _UNLIKE_CHARACTER.search(text)) or "\t" in text \
+            or "\x7f" in text or " " * _KEY_LIMIT in text \
+            or re.search(r"\n *:", text) or "\r" in text and re.search(r"\r *:", text) \
+            or "\\" in text and re.search(r"\\/|\\u[dD][89abAB]", text):
+        # a key and its colon on two lines is an error in YAML; \/ and escaped
+        # surrogates are not read the same by every libyaml
+        raise _NotLikeYaml
+    _check_scalars(document)
+    return document
+
+
+def _json_mapping(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    mapping = dict(pairs)
+    if len(mapping) != len(pairs):
+        raise _NotLikeYaml  # a duplicate key: YAML's error names it
+    return mapping
+
+
+def _json_float(text: str) -> float:
+    if not _YAML_FLOAT.match(text):
+        raise _NotLikeYaml  # YAML 1.1 reads 1e5 and 1.0e5 as text
+    return float(text)
+
+
+def _json_constant(name: str) -> Any:
+    raise _NotLikeYaml  # NaN, Infinity: text in YAML
+
+
+def _check_scalars(document: Any) -> None:
+    """_NotLikeYaml for a boolean (text in _Loader's YAML) or a long key in *document*."""
+    level = [document]
+    while level:  # a nesting level at a time, in C-level passes: a fixture has two
+        kinds = set(map(type, level))
+        if bool in kinds:
+            raise _NotLikeYaml
+        mappings, lists = ([] if kind not in kinds else level if kinds == {kind}
+                           else [v for v in level if type(v) is kind] for kind in (dict, list))
+        if any(len(key) > _KEY_LIMIT for key in set(chain.from_iterable(mappings))):
+            raise _NotLikeYaml
+        level = [*chain.from_iterable(map(dict.values, mappings)), *chain.from_iterable(lists)]
 
 
 def _list_items(loader: _Loader) -> list | None:
@@ -186,7 +261,8 @@ def load_dir(folder: str | Path | None = None, cache_dir: str | Path | None = No
     if cache is not None:
         cache.write(packed)
     # Rebuilt from the packed form once the parse's objects are gone, the records sit
-    # together instead of among its freed garbage: half the memory at 100,000 tasks.
+    # together instead of among its freed garbage: 134 MiB at 100,000 tasks. A copy of the
+    # records would keep the parser's integers there: 210 MiB after YAML (bench/).
     return _unpack(packed)
 
 
@@ -224,34 +300,50 @@ def parse_documents(documents: Mapping[str, Any], origin: str = "") -> Dataset:
         rows = documents.get(kind) or []
         if not isinstance(rows, list):
             raise FixtureError(f"{_where(origin, kind)}: must be a list of records")
-        loader, key, seen = RecordLoader(_record_loader(schema)), primary_key(RECORD_TYPES[kind]), set()
-        loaded = []
-        for index, row in enumerate(rows, 1):
-            problem = None  # the record's name is only worked out for an error
-            if not isinstance(row, dict):
-                problem = "must be a mapping of field to value"
-            else:
-                try:
-                    values = loader.load(row)
-                except ApiError as exc:
-                    problem = exc.message
-                else:
-                    if key not in values:
-                        problem = f"{key} is required."
-                    elif values[key] in seen:
-                        problem = f"{key} {values[key]} is used twice."
-            if problem is not None:
-                raise FixtureError(f"{_where(origin, kind, index, row)}: {problem}")
-            seen.add(values[key])
+        loader, key = RecordLoader(_record_loader(schema)), primary_key(RECORD_TYPES[kind])
+        loaded = loader.load_all(rows)
+        if loaded is None or not _keys_unique(loaded, key):
+            loaded = _load_each(loader, rows, key, origin, kind)  # the error names the record
+        for values in loaded:
             if "userGroupNums" in values:
                 values["userGroupNums"] = tuple(values["userGroupNums"])
-            loaded.append(values)
         records[kind] = tuple(loaded)
     _check_references(records, origin)
     version = _office_settings(documents.get(OFFICE), origin)
-    relative = any(isinstance(v, RelativeTime) for rows in records.values()
-                   for row in rows for v in row.values())
+    relative = any(RelativeTime in set(map(type, chain.from_iterable(map(dict.values, rows))))
+                   for rows in records.values())
     return Dataset(records, version, relative)
+
+
+def _keys_unique(rows: list[dict[str, Any]], key: str) -> bool:
+    """Whether every row has its primary *key*, each a different one."""
+    keys = [row.get(key) for row in rows]
+    return None not in keys and len(set(keys)) == len(keys)
+
+
+def _load_each(loader: RecordLoader, rows: list[Any], key: str, origin: str,
+               kind: str) -> list[dict[str, Any]]:
+    """Load *rows* one by one: FixtureError naming the first record at fault."""
+    loaded, seen = [], set()
+    for index, row in enumerate(rows, 1):
+        problem = None  # the record's name is only worked out for an error
+        if not isinstance(row, dict):
+            problem = "must be a mapping of field to value"
+        else:
+            try:
+                values = loader.load(row)
+            except ApiError as exc:
+                problem = exc.message
+            else:
+                if key not in values:
+                    problem = f"{key} is required."
+                elif values[key] in seen:
+                    problem = f"{key} {values[key]} is used twice."
+        if problem is not None:
+            raise FixtureError(f"{_where(origin, kind, index, row)}: {problem}")
+        seen.add(values[key])
+        loaded.append(values)
+    return loaded
 
 
 def _office_settings(settings: Any, origin: str) -> str:
@@ -270,29 +362,42 @@ def _office_settings(settings: Any, origin: str) -> str:
 
 def _check_references(records: Mapping[str, tuple[dict[str, Any], ...]], origin: str) -> None:
     """Every foreign key of the dataset must resolve, as in a real database."""
-    keys = {kind: {row[primary_key(RECORD_TYPES[kind])] for row in rows}
+    keys = {kind: set(map(itemgetter(primary_key(RECORD_TYPES[kind])), rows))
             for kind, rows in records.items()}
     priorities = {row["DefNum"] for row in records["definitions"]
                   if row.get("Category") == TASK_PRIORITIES} | {0}
     tasklists, userods, patients = (keys[kind] | {0} for kind in ("tasklists", "userods",
                                                                    "patients"))
     objects = {"Patient": keys["patients"], "Appointment": keys["appointments"]}
-    rules = {
-        "tasks": [("TaskListNum", lambda r: r.get("TaskListNum", 0) in tasklists),
-                  ("UserNum", lambda r: r.get("UserNum", 0) in userods),
-                  ("KeyNum", lambda r: r.get("ObjectType", "None") not in objects
+    rules = {  # (field, the fields its check reads, check)
+        "tasks": [("TaskListNum", (), lambda r: r.get("TaskListNum", 0) in tasklists),
+                  ("UserNum", (), lambda r: r.get("UserNum", 0) in userods),
+                  ("KeyNum", ("ObjectType",), lambda r: r.get("ObjectType", "None") not in objects
                    or r.get("KeyNum", 0) in objects[r["ObjectType"]]),
-                  ("PriorityDefNum", lambda r: r.get("PriorityDefNum", 0) in priorities)],
-        "tasklists": [("Parent", lambda r: r.get("Parent", 0) in tasklists)],
-        "appointments": [("PatNum", lambda r: r.get("PatNum", 0) in patients)],
-        "definitions": [("Category", lambda r: "Category" in r)],
+                  ("PriorityDefNum", (), lambda r: r.get("PriorityDefNum", 0) in priorities)],
+        "tasklists": [("Parent", (), lambda r: r.get("Parent", 0) in tasklists)],
+        "appointments": [("PatNum", (), lambda r: r.get("PatNum", 0) in patients)],
+        "definitions": [("Category", (), lambda r: "Category" in r)],
     }
     for kind, checks in rules.items():
-        for index, row in enumerate(records[kind], 1):
-            for name, ok in checks:
+        rows = records[kind]
+        # each distinct combination of the values a check reads, once: 100,000 tasks have
+        # a few thousand
+        if all(all(map(ok, _parts(rows, (name, *reads)))) for name, reads, ok in checks):
+            continue
+        for index, row in enumerate(rows, 1):
+            for name, _, ok in checks:
                 if not ok(row):
                     raise FixtureError(f"{_where(origin, kind, index, row)}: "
                                        f"{name} {row.get(name, '(missing)')} does not resolve.")
+
+
+def _parts(rows: Iterable[dict[str, Any]], names: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The distinct parts of *rows* made of the fields *names* (those they have)."""
+    absent = object()
+    columns = [map(methodcaller("get", name, absent), rows) for name in names]
+    return [{name: value for name, value in zip(names, values) if value is not absent}
+            for values in set(zip(*columns))]
 
 
 # --- the validated-dataset cache ------------------------------------------------------
@@ -303,8 +408,8 @@ def default_cache_dir() -> Path:
     return Path(base) / "opendental-tasks-mock"
 
 
-_CACHE_MAGIC = b"opendental-tasks-mock dataset cache 1\n"
-CACHE_ENTRIES = 8  # datasets kept (about 15 MB each at 100,000 tasks)
+_CACHE_MAGIC = b"opendental-tasks-mock dataset cache 2\n"
+CACHE_ENTRIES = 8  # datasets kept (about 7 MB each at 100,000 tasks)
 _CODE = ("fixtures.py", "schemas.py", "store.py")  # modules that decide what a record is
 _TEMPORAL = {kind: frozenset(f.attribute or name for name, f in schema().fields.items()
                              if isinstance(f, (OdDate, OdDateTime)))
@@ -331,28 +436,51 @@ def _decode_times(relative: list, stamps: list, days: list) -> list:
 
 
 def _pack(dataset: Dataset) -> bytes:
-    """*dataset* as marshal data: builtins only, each distinct time once, records hold its index."""
-    distinct = sorted({value for rows in dataset.records.values() for row in rows
-                       for value in row.values() if isinstance(value, (date, RelativeTime))},
-                      key=lambda v: (not isinstance(v, RelativeTime), not isinstance(v, datetime)))
-    index = {value: number for number, value in enumerate(distinct)}  # _encode_times's order
-    records = {kind: tuple({name: index[value] if name in _TEMPORAL[kind] else value
-                            for name, value in row.items()} for row in rows)
-               for kind, rows in dataset.records.items()}
+    """*dataset* as marshal data of builtins: per kind, each group of records with the same
+    fields as (fields, positions, columns), a time as its index in one list of each time."""
+    records = {kind: _columns(rows) for kind, rows in dataset.records.items()}
+    times: dict[int, Any] = {}  # id -> time: records share each RelativeTime (a slow hash)
+    for kind, groups in records.items():
+        for keys, _, columns in groups:
+            for key, column in zip(keys, columns):
+                if key in _TEMPORAL[kind]:
+                    times.update(zip(map(id, column), column))
+    distinct = sorted(times.values(), key=lambda v: (not isinstance(v, RelativeTime),
+                                                     not isinstance(v, datetime)))
+    index = dict(zip(map(id, distinct), range(len(distinct))))  # _encode_times's order
+    for kind, groups in records.items():
+        for keys, _, columns in groups:
+            columns[:] = [list(map(index.__getitem__, map(id, column))) if key in _TEMPORAL[kind]
+                          else column for key, column in zip(keys, columns)]
     return marshal.dumps({"version": dataset.version, "relative": dataset.relative,
                           "records": records, "times": _encode_times(distinct)})
+
+
+def _columns(rows: tuple[Mapping[str, Any], ...]) -> list[tuple[tuple[str, ...], list[int], list]]:
+    """*rows* as groups of the records with the same fields: (fields, positions, columns)."""
+    groups = []
+    for keys, positions in group_by_fields(rows).items():
+        members = list(map(rows.__getitem__, positions))
+        groups.append((keys, positions, [list(map(itemgetter(key), members)) for key in keys]))
+    return groups
 
 
 def _unpack(packed: bytes) -> Dataset:
     """The Dataset of ``_pack``; ValueError, TypeError... for data of another shape."""
     content = marshal.loads(packed)
     times = _decode_times(*content["times"])
-    for kind, rows in content["records"].items():
-        for name in _TEMPORAL[kind]:
-            for row in rows:
-                if name in row:
-                    row[name] = times[row[name]]
-    return Dataset(content["records"], content["version"], content["relative"])
+    records = {}
+    for kind, groups in content["records"].items():
+        rows: list[Any] = [None] * sum(len(positions) for _, positions, _ in groups)
+        for keys, positions, columns in groups:
+            columns = [list(map(times.__getitem__, column)) if key in _TEMPORAL[kind] else column
+                       for key, column in zip(keys, columns)]
+            for position, row in zip(positions, map(dict, map(zip, repeat(keys), zip(*columns)))):
+                rows[position] = row
+        if None in rows:
+            raise ValueError("a record is missing")
+        records[kind] = tuple(rows)
+    return Dataset(records, content["version"], content["relative"])
 
 
 class DatasetCache:

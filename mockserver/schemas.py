@@ -10,9 +10,12 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections import defaultdict
 from datetime import date, datetime
 from functools import lru_cache
-from typing import Any, Callable, Mapping
+from itertools import repeat
+from operator import itemgetter
+from typing import Any, Callable, Collection, Mapping, Sequence
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, missing
 from marshmallow.decorators import (POST_DUMP, POST_LOAD, PRE_DUMP, PRE_LOAD, VALIDATES,
@@ -112,8 +115,16 @@ class OdInteger(fields.Integer):
     default_error_messages = {"invalid": INVALID, "null": INVALID, "required": REQUIRED}
 
     def __init__(self, **kwargs: Any):
+        self._range_only = "validate" not in kwargs
         kwargs.setdefault("validate", Range(min=0, max=MAX_ID, error=INVALID))
         super().__init__(strict=True, **kwargs)
+
+    def loads_as_is(self, values: Collection[Any]) -> bool:
+        """Whether each of *values* is an int (not a bool) that loads as itself: a column's
+        check at once, where deserialize checks one value (RecordLoader)."""
+        return self._range_only and not (self.pre_load or self.post_load) \
+            and set(map(type, values)) <= {int} \
+            and min(values, default=0) >= 0 and max(values, default=0) <= MAX_ID
 
 
 class QueryInteger(fields.Integer):
@@ -462,8 +473,8 @@ def load(schema: type[Schema], data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=None)
-def _plan(schema: type[Schema]) -> tuple[tuple[str, str, fields.Field], ...] | None:
-    return _load_plan(_instance(schema))
+def _plan(schema: type[Schema]) -> Plan | None:
+    return _load_plan(_instance(schema), checks_required=True)
 
 
 def load_query(schema: type[Schema], args: Mapping[str, str]) -> dict[str, Any]:
@@ -482,46 +493,130 @@ class RecordLoader:
 
     Each field loads its own value, remembered per raw value: the fields here depend on
     nothing else, and a fixture repeats most values (task lists, statuses, times). Any
-    record with an invalid value, an unknown field or a required field missing, and any
-    schema with load hooks or load defaults, goes through marshmallow itself: same result,
-    same error message (tests/test_fast_paths.py). ``load`` takes the same path for a body.
+    record with an invalid value or an unknown field, and any schema with load hooks,
+    required fields or load defaults, goes through marshmallow itself: same result, same
+    error message (tests/test_fast_paths.py). ``load`` does the same for one request body.
     """
 
     def __init__(self, schema: Schema):
         self.schema = schema
         self.plan = _load_plan(schema)
-        self._memo: dict[tuple[str, type, Any], Any] = {}
+        # (memo name, type) -> {raw value: loaded value}
+        self._memo: defaultdict[tuple[Any, type], dict[Any, Any]] = defaultdict(dict)
+        # key -> (rank in the schema, attribute, field, memo name, loading function)
+        self._fields = {key: (rank, attribute, field, *_loading(key, field))
+                        for rank, (key, attribute, field) in enumerate(self.plan or ())}
 
     def load(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """The loaded record; BadRequest naming the field, as from Schema.load."""
-        result = None if self.plan is None else _load_fields(self.plan, record, self._memo)
-        if result is None or len(result) != len(record):  # unknown fields are errors here
+        if self.plan is None:
+            return self.schema.load(record, unknown=RAISE)
+        result, used = {}, 0
+        try:
+            for key, attribute, _ in self.plan:
+                raw = record.get(key, missing)
+                if raw is missing:
+                    continue
+                used += 1
+                result[attribute] = self._value(key, raw)
+        except ValidationError:
+            used = -1
+        if used != len(record):  # an invalid value or an unknown field: marshmallow's error
             return self.schema.load(record, unknown=RAISE)
         return result
+
+    def load_all(self, records: Sequence[Any]) -> list[dict[str, Any]] | None:
+        """``load`` of each of *records*; None when one is not a dict or would not load
+        (``load`` them one by one then, for the error).
+
+        Records with the same fields load a column at a time, mostly in C: each distinct
+        value once, a column of valid integers at once (100,000 tasks: 6x faster, bench/).
+        """
+        if self.plan is None or set(map(type, records)) - {dict}:
+            return None
+        shapes = group_by_fields(records)
+        loaded: list[Any] = [None] * len(records)
+        try:
+            for keys, positions in shapes.items():
+                if not self._fields.keys() >= set(keys):
+                    return None  # an unknown field
+                ordered = sorted(keys, key=lambda k: self._fields[k][0])  # as load gives them
+                rows = records if len(shapes) == 1 else list(map(records.__getitem__, positions))
+                columns = [self._column(key, list(map(itemgetter(key), rows))) for key in ordered]
+                attributes = [self._fields[key][1] for key in ordered]
+                built = map(dict, map(zip, repeat(attributes), zip(*columns))) if columns \
+                    else (dict() for _ in positions)
+                for position, row in zip(positions, built):
+                    loaded[position] = row
+        except ValidationError:
+            return None
+        return loaded
+
+    def _column(self, key: str, raws: list[Any]) -> list[Any]:
+        _, _, field, name, load = self._fields[key]
+        kinds = set(map(type, raws))
+        if kinds in ({int}, {str}):  # one memo for the column
+            memo = self._memo[name, kinds.pop()]
+            new = set(raws) - memo.keys()
+            if type(field) is OdInteger and field.loads_as_is(new):
+                memo.update(zip(new, new))
+            else:
+                memo.update(zip(new, map(load, new, repeat(key), repeat(None))))
+            # equal values end up one object: less memory, for the records and the cache
+            return list(map(memo.__getitem__, raws))
+        return [self._value(key, raw) for raw in raws]
+
+    def _value(self, key: str, raw: Any) -> Any:
+        _, _, field, name, load = self._fields[key]
+        if type(raw) not in (str, int):  # hashable and immutable (bool is not int here)
+            return field.deserialize(raw, key)
+        memo = self._memo[name, type(raw)]
+        value = memo.get(raw, missing)
+        if value is missing:
+            value = memo[raw] = load(raw, key, None)
+        return value
+
+
+def group_by_fields(records: Sequence[Mapping[str, Any]]) -> dict[tuple[str, ...], list[int]]:
+    """The positions of *records* by their keys (in their order): records to take a
+    column at a time."""
+    groups: defaultdict[tuple[str, ...], list[int]] = defaultdict(list)
+    for position, keys in enumerate(map(tuple, records)):
+        groups[keys].append(position)
+    return groups
+
+
+def _loading(key: str, field: fields.Field) -> tuple[Any, Callable[..., Any]]:
+    """How RecordLoader loads a text or integer for *field*: the name its memo goes by,
+    and the function. A date's value depends on its text alone, so dates share one memo;
+    without validators and processors, deserialize is _deserialize and some checks."""
+    plain = not (field.validators or field.pre_load or field.post_load)
+    name = type(field) if plain and type(field) in (OdDate, OdDateTime) else key
+    return name, field._deserialize if plain else field.deserialize
 
 
 Plan = tuple[tuple[str, str, fields.Field], ...]
 
 
-def _load_plan(schema: Schema) -> Plan | None:
-    """(key, attribute, field) per loaded field, or None when loading is more than that."""
+def _load_plan(schema: Schema, checks_required: bool = False) -> Plan | None:
+    """(key, attribute, field) per loaded field, or None when loading is more than that
+    (required fields too, unless the caller *checks_required* itself)."""
     if any(schema._hooks[hook] for hook in (PRE_LOAD, POST_LOAD, VALIDATES, VALIDATES_SCHEMA)) \
             or schema.dict_class is not dict:
         return None
     plan = []
     for name, field in schema.load_fields.items():
         attribute = field.attribute or name
-        if field.load_default is not missing or "." in attribute:
+        if (field.required and not checks_required) or field.load_default is not missing \
+                or "." in attribute:
             return None
         plan.append((field.data_key if field.data_key is not None else name, attribute, field))
     return tuple(plan)
 
 
-def _load_fields(plan: Plan, data: Mapping[str, Any],
-                 memo: dict[tuple[str, type, Any], Any] | None = None) -> dict[str, Any] | None:
+def _load_fields(plan: Plan, data: Mapping[str, Any]) -> dict[str, Any] | None:
     """Each field of *plan* that *data* has, loaded; None if a value is invalid or a
-    required field is missing (then marshmallow gives the error). *memo* remembers the
-    loaded form of each text and integer value."""
+    required field is missing (then marshmallow gives the error)."""
     result = {}
     try:
         for key, attribute, field in plan:
@@ -530,14 +625,7 @@ def _load_fields(plan: Plan, data: Mapping[str, Any],
                 if field.required:
                     return None
                 continue
-            if memo is not None and type(raw) in (str, int):  # hashable, immutable (not bool)
-                remembered = (key, type(raw), raw)
-                value = memo.get(remembered, missing)
-                if value is missing:
-                    value = memo[remembered] = field.deserialize(raw, key, data)
-            else:
-                value = field.deserialize(raw, key, data)
-            result[attribute] = value
+            result[attribute] = field.deserialize(raw, key, data)
     except ValidationError:
         return None
     return result

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 import yaml
@@ -22,13 +22,16 @@ from mockserver.app import BOUND_HOSTS
 from mockserver.harness import Received
 from mockserver.admin import AdvanceSchema, ClockSchema, FaultSchema
 from mockserver.cli import main
-from mockserver.fixtures import RECORD_SCHEMAS, FixtureError, _Loader, default_dir, read_yaml
+from mockserver.fixtures import (RECORD_SCHEMAS, FixtureError, _Loader, default_dir, load_dir,
+                                 read_yaml)
 from mockserver.schemas import (DATE_FORMAT, DATETIME_FORMAT, ISO_FORMATTERS, DefinitionSchema,
                                 FormatQuery, RecordLoader, TaskCreateSchema, TaskNumPath,
                                 TaskQuery, TaskSchema, TaskUpdateSchema,
                                 _load_plan, compile_format, dump, dump_json, load,
                                 load_query)
-from mockserver.store import MAX_ID, TASK_STATUSES, BadRequest, Definition, Task
+from mockserver.store import MAX_ID, TASK_STATUSES, BadRequest, Definition, RelativeTime, Task
+
+from conftest import fixture_dir
 
 
 @settings(max_examples=200, derandomize=True)
@@ -192,6 +195,109 @@ def test_read_yaml_shortcuts_on_real_fixtures(generated, monkeypatch):
     assert [read_outcome(text) for text in texts] == fast
 
 
+# --- JSON read by json where YAML reads it the same ------------------------------------
+
+def _not_json(text):
+    raise ValueError("not JSON")
+
+
+def yaml_outcome(text):
+    """read_outcome without the JSON shortcut: what YAML alone gives."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(fixtures, "_read_json", _not_json)
+        return read_outcome(text)
+
+
+# JSON that YAML reads otherwise (or not at all): the shortcut must leave it to YAML
+JSON_LEFT_TO_YAML = [
+    "[1e5]", "[1.0e5]", "[1E+5]", "[NaN]", "[Infinity]", "[-Infinity]", "[true]", "false",
+    '{"a": true}', '[{"a": [1, [false]]}]', '{"a": 1, "a": 2}', '[{"a": {"b": 1, "b": 1}}]',
+    '{"a":\t1}', '[1,\t2]', '{"a"\n: 1}', '{"a"\r\n  : 1}', '{"a"\r: 1}',
+    '{"' + "k" * 1100 + '": 1}', '{"a"' + " " * 1100 + ': 1}', '["a\\/b"]',
+    '["\\ud83d\\ude00"]', '["\\ud800"]', '["a\x85b"]', '["\x7f"]', '["a\u2028b"]',
+    '["\u00a0\x85"]', "\ufeff[1]", "[1] # comment", "[1]\n---\n[2]", "",
+]
+# JSON that YAML reads the same: the shortcut takes it
+JSON_SHORTCUT = [
+    "[]", "{}", "[1, -0, 0, 12345678901234567890, -7]", "[1.5, -0.5, 1.5E+3, 0.25e-2]",
+    '{"a": null, "b": "true", "c": "1e5", "d": "~", "e": "<<", "=": 1, "<<": {"x": 1}}',
+    '[{"a":1,"b":"x","c":[1,{"d":null}]}]', '[\r\n{"a": 1},\r\n{"a": 2}\r\n]',
+    '["\\" \\\\ \\b\\f\\n\\r\\t \\u00e9 \\u0000 \\u0085"]', '["é 😀 \u00a0 # : - ? [ ] { }"]',
+    '{"version": "24.4.13"}', '"text"', "7", "null",
+    json.dumps([{"k" * 128: 1}]), json.dumps({"a": [1, 2]}, indent=2),
+]
+
+
+@pytest.mark.parametrize("text", JSON_LEFT_TO_YAML + JSON_SHORTCUT)
+def test_read_yaml_json_shortcut_gives_what_yaml_gives(text):
+    assert read_outcome(text) == yaml_outcome(text)
+
+
+@pytest.mark.parametrize("text", JSON_LEFT_TO_YAML)
+def test_read_yaml_json_shortcut_leaves_what_yaml_reads_otherwise_to_yaml(text):
+    with pytest.raises((fixtures._NotLikeYaml, ValueError)):
+        fixtures._read_json(text)
+
+
+@pytest.mark.parametrize("text", JSON_SHORTCUT)
+def test_read_yaml_json_shortcut_is_taken(text):
+    assert fixtures._read_json(text) == json.loads(text)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=8)
+
+
+@settings(max_examples=400, derandomize=True)
+@given(json_values, st.sampled_from([(", ", ": "), (",", ":"), (" ,\n", " :  ")]),
+       st.sampled_from([None, 0, 2]), st.booleans())
+def test_read_yaml_json_shortcut_gives_what_yaml_gives_on_any_json(value, separators, indent, ascii):
+    text = json.dumps(value, separators=separators, indent=indent, ensure_ascii=ascii)
+    assert read_outcome(text) == yaml_outcome(text)
+
+
+def test_read_yaml_json_shortcut_reads_generated_fixtures(generated):
+    for file in sorted(generated.glob("*.yaml")):
+        text = file.read_text()
+        if file.name != "office.yaml":  # records are JSON, one per line; office.yaml is YAML
+            assert fixtures._read_json(text) == yaml.load(text, Loader=_Loader)  # noqa: S506
+        assert read_outcome(text) == yaml_outcome(text)
+
+
+BAD_JSON_TASKS = [
+    '[{"TaskNum": 1, "TaskListNum": 14, "Descript": "x", "UserNum": 1},\n'
+    ' {"TaskNum": 2, "TaskListNum": "14", "Descript": "x", "UserNum": 1}]',
+    '[{"TaskNum": 1, "TaskListNum": 14, "Descript": "x", "UserNum": 1, "Descript": "y"}]',
+    '[{"TaskNum": 1, "TaskListNum": 14, "Descript": "x", "UserNum": 1, "IsReadOnly": "yes"}]',
+    '[{"TaskNum": 1, "TaskListNum": 14, "Descript": 1e5, "UserNum": 1}]',
+    '[{"TaskNum": 1, "TaskListNum": 14, "Descript": "x", "UserNum": 1, "DateTimeEntry": "now-3x"}]',
+    '[{"TaskNum": 1, "TaskListNum": 14, "Descript": "x", "UserNum": 1, "Descrpit": "typo"}]',
+    '[{"TaskNum": 1, "TaskListNum": 14, "Descript": "x", "UserNum": 1},\n'
+    ' {"TaskNum": 1, "TaskListNum": 14, "Descript": "x", "UserNum": 1}]',
+    '[{"TaskNum": 1, "TaskListNum": 999, "Descript": "x", "UserNum": 1}]',
+    '[{"TaskNum": 1, "TaskListNum": 14, "Descript": "x", "UserNum": 1}, "text"]',
+    '[{"TaskNum": 1, "TaskListNum": 14, "Descript": "x", "UserNum": 1, "IsReadOnly": true}]',
+]
+
+
+def load_outcome(folder):
+    try:
+        return "ok", load_dir(folder)
+    except FixtureError as exc:
+        return "error", str(exc)
+
+
+@pytest.mark.parametrize("tasks", BAD_JSON_TASKS)
+def test_json_fixtures_load_and_fail_as_the_same_yaml(tmp_path, tasks):
+    folder = fixture_dir(tmp_path, tasks=tasks)
+    fast = load_outcome(folder)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(fixtures, "_read_json", _not_json)
+        assert load_outcome(folder) == fast
+
+
 # --- RecordLoader (fixtures) against Schema.load --------------------------------------
 
 ODD_VALUES = [0, 1, -1, 2**63 - 1, 2**63, 1.5, True, False, None, "", "x", " 1", "1", [],
@@ -227,11 +333,31 @@ def test_fixture_record_loader_gives_what_marshmallow_gives(kind, generated):
         assert got == expected, record
         if got[0] == "ok":
             assert list(got[1]) == list(expected[1])  # the same field order too
+        # a column at a time: the same records, or None when one would not load
+        together = RecordLoader(schema).load_all([valid[0], record, valid[-1]])
+        if expected[0] == "ok":
+            assert together[1] == expected[1] and list(together[1]) == list(expected[1])
+        else:
+            assert together is None, record
+    everything = fast.load_all(valid)
+    assert everything == [schema.load(r, unknown=RAISE) for r in valid]
+    assert [list(r) for r in everything] == [list(schema.load(r, unknown=RAISE)) for r in valid]
+    assert fast.load_all([*valid, "text"]) is None and fast.load_all([]) == []
+
+
+def test_fixture_record_loader_makes_equal_values_one_object():
+    schema = TaskSchema()
+    rows = [json.loads('{"TaskNum": %d, "TaskListNum": 123456, "Descript": "same"}' % n)
+            for n in (1, 2)]
+    assert rows[0]["TaskListNum"] is not rows[1]["TaskListNum"]  # as a parser makes them
+    first, second = RecordLoader(schema).load_all(rows)
+    assert first["TaskListNum"] is second["TaskListNum"] and first["Descript"] is second["Descript"]
 
 
 def test_fixture_record_loader_falls_back_when_the_schema_has_more_than_fields():
+    assert _load_plan(TaskNumPath()) is None  # a required field
     assert _load_plan(TaskQuery()) is None  # a load default
-    assert _load_plan(TaskNumPath()) is not None  # a required field is checked on the way
+    assert _load_plan(TaskNumPath(), checks_required=True) is not None  # as load does
     assert RecordLoader(TaskNumPath()).load({"TaskNum": "5"}) == {"TaskNum": 5}
     with pytest.raises(BadRequest, match="TaskNum is required."):
         RecordLoader(TaskNumPath()).load({})
@@ -325,3 +451,21 @@ def test_journal_query_is_what_request_args_gave(query):
         utf8 = query.encode("latin-1").decode("utf-8", "replace").encode().decode("latin-1")
         expected = request(utf8).args.to_dict()
     assert received.query() == expected
+
+
+@settings(max_examples=300, derandomize=True)
+@given(st.sampled_from(["", "+", "-"]),
+       st.lists(st.none() | st.integers(0, 99) | st.integers(0, 10**20), min_size=4, max_size=4),
+       st.booleans())
+def test_relative_time_parse_is_timedelta_of_its_parts(sign, parts, as_date):
+    text = "now" + sign + "".join(f"{n}{unit}" for n, unit in zip(parts, "dhms") if n is not None)
+    given_parts = [n for n in parts if n is not None]
+    expected = None
+    if bool(sign) == bool(given_parts):  # "now", or a sign and at least one part
+        days, hours, minutes, seconds = (n or 0 for n in parts)
+        try:
+            delta = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+            expected = RelativeTime(-delta if sign == "-" else delta, as_date)
+        except OverflowError:
+            pass
+    assert RelativeTime.parse(text, as_date) == expected

@@ -119,7 +119,9 @@ def test_a_damaged_cache_is_ignored_and_rebuilt(tmp_path, folder, parses, damage
 
 
 @pytest.mark.parametrize("content", [
-    {"records": 1}, {"times": ([], [], []), "records": {"tasks": [{"DateTask": 5}]}}, [], 7])
+    {"records": 1}, {"times": ([], [], []), "records": {"tasks": [{"DateTask": 5}]}}, [], 7,
+    {"version": "24.4.13", "relative": False, "times": ([], [], []),  # a record left out
+     "records": {"tasks": [(("TaskNum",), [0], [[1]]), (("TaskNum",), [0], [[2]])]}}])
 def test_marshal_data_of_another_shape_is_ignored(tmp_path, folder, parses, content):
     cache = tmp_path / "cache"
     expected = load_dir(folder, cache)

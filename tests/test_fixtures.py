@@ -98,6 +98,11 @@ TASK = "{TaskNum: 1, TaskListNum: 14, Descript: x, UserNum: 1"
      "tasks.yaml, record 1 (TaskNum 1): KeyNum 755 does not resolve."),
     ({"tasks": f"- {TASK}, PriorityDefNum: 8}}\n"},
      "tasks.yaml, record 1 (TaskNum 1): PriorityDefNum 8 does not resolve."),
+    # the first record at fault, whichever check finds it (checks go a column at a time)
+    ({"tasks": f"- {TASK}, PriorityDefNum: 8}}\n- {{TaskNum: 2, TaskListNum: 999, Descript: x, UserNum: 1}}\n"},
+     "tasks.yaml, record 1 (TaskNum 1): PriorityDefNum 8 does not resolve."),
+    ({"tasks": "- {TaskNum: 1, TaskListNum: 14, Descript: x, UserNum: 77, PriorityDefNum: 8}\n"},
+     "tasks.yaml, record 1 (TaskNum 1): UserNum 77 does not resolve."),
     ({"appointments": "- {AptNum: 1, PatNum: 5}\n", "tasks": "[]\n"}, "appointments.yaml, record 1 (AptNum 1): PatNum 5 does not resolve."),
     ({"tasklists": "- {TaskListNum: 1, Parent: 2}\n", "tasks": "[]\n"},
      "tasklists.yaml, record 1 (TaskListNum 1): Parent 2 does not resolve."),
