@@ -22,7 +22,7 @@ from mockserver.schemas import (DATE_FORMAT, DATETIME_FORMAT, ISO_FORMATTERS, De
                                 TaskSchema, UserodSchema, _load_plan, compile_format, dump,
                                 dump_json, load, load_query)
 from mockserver.store import (MAX_ID, TASK_STATUSES, BadRequest, Definition, ReminderType, Task,
-                              TaskList, Userod)
+                              TaskList, Userod, evolve)
 
 
 @settings(max_examples=200, derandomize=True)
@@ -288,3 +288,16 @@ def test_fixture_record_loader_falls_back_when_the_schema_has_more_than_fields()
     with pytest.raises(BadRequest, match="TaskNum is required."):
         RecordLoader(TaskNumPath()).load({})
 
+
+@settings(max_examples=100, derandomize=True)
+@given(tasks, st.fixed_dictionaries({}, optional={
+    "TaskNum": st.integers(0, 9), "Descript": st.text(max_size=3),
+    "TaskStatus": st.sampled_from(TASK_STATUSES), "DateTimeEntry": moments}))
+def test_updateTask_evolve_equals_dataclasses_replace(task, changes):
+    assert evolve(task, changes) == dataclasses.replace(task, **changes)
+    assert evolve(task, {}) is not task and evolve(task, {}) == task
+
+
+def test_updateTask_evolve_refuses_unknown_fields():
+    with pytest.raises(KeyError):
+        evolve(Task(TaskNum=1), {"Nope": 1})
