@@ -352,7 +352,8 @@ class SortedNums:
     """Ascending TaskNums, kept as consecutive chunks of at most 2 * CHUNK.
 
     An insert or a removal moves the entries of one chunk, not of the whole list: at
-    100,000 tasks a TaskStatus change moved ~33,000 entries per list (~6 us per PUT).
+    100,000 tasks a TaskStatus change moved ~33,000 entries per list (~6 us per PUT,
+    ~2 us in chunks). Iterating chains the chunks, a few percent slower than a list.
     """
 
     CHUNK = 512
@@ -372,9 +373,9 @@ class SortedNums:
 
     def copy(self) -> "SortedNums":
         """An independent copy."""
-        twin = SortedNums()
-        twin._chunks = [list(chunk) for chunk in self._chunks]
-        twin._maxes, twin._size = list(self._maxes), self._size
+        twin = SortedNums.__new__(SortedNums)
+        twin._chunks = list(map(list.copy, self._chunks))
+        twin._maxes, twin._size = self._maxes.copy(), self._size
         return twin
 
     def add(self, num: int) -> None:
