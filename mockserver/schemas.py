@@ -7,6 +7,7 @@ without the field name; OdSchema.handle_error prefixes it ("TaskListNum is inval
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -14,7 +15,7 @@ from collections import defaultdict
 from datetime import date, datetime
 from functools import lru_cache
 from itertools import repeat
-from operator import itemgetter
+from operator import itemgetter, methodcaller
 from typing import Any, Callable, Collection, Mapping, Sequence
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, missing
@@ -103,7 +104,7 @@ def compile_format(pattern: str) -> Callable[[datetime], str]:
 # and compile_format(DATETIME_FORMAT) (years padded to 4 digits), a fifth of the cost.
 ISO_FORMATTERS: dict[str, Callable[[datetime], str]] = {
     "date": date.isoformat,  # on a datetime: its date part
-    "datetime": lambda d: d.isoformat(" ", "seconds"),
+    "datetime": methodcaller("isoformat", " ", "seconds"),
 }
 
 
@@ -160,14 +161,33 @@ class OdEnum(fields.String):
         self.error_messages.update(invalid=wrong, null=wrong)
 
 
-class OdBool(fields.Field):
+class _ValueDumped(fields.Field):
+    """A field whose dumped text depends on the value alone (not on the object or key).
+
+    ``value_dumper()`` gives that as one function, which compiled dumpers call directly
+    (see ``_compiled``); ``_serialize`` uses it too, so the two cannot differ.
+    """
+
+    def value_dumper(self) -> Callable[[Any], Any]:
+        """``_serialize`` as a function of the value; fixed once the field is bound."""
+        raise NotImplementedError
+
+    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> Any:
+        return self.value_dumper()(value)
+
+
+def _bool_text(value: Any) -> str:
+    return "true" if value else "false"
+
+
+class OdBool(_ValueDumped):
     """A boolean on the wire as the string "true" or "false"."""
 
     default_error_messages = {"invalid": 'must be "true" or "false".',
                               "null": 'must be "true" or "false".'}
 
-    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> str:
-        return "true" if value else "false"
+    def value_dumper(self) -> Callable[[Any], str]:
+        return _bool_text
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> bool:
         if not isinstance(value, str) or value not in ("true", "false"):
@@ -175,19 +195,22 @@ class OdBool(fields.Field):
         return value == "true"
 
 
-class _OdTemporal(fields.Field):
+class _OdTemporal(_ValueDumped):
     """Shared by OdDate and OdDateTime: strict parse, formatting per request."""
 
     default_format = ""
     pattern = ""
     kind = ""  # "date" or "datetime": which request format applies
 
-    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> str:
+    def value_dumper(self) -> Callable[[Any], str]:
+        """The formatter of the root schema's request formats (``od_formats``)."""
         formats = getattr(self.root, "od_formats", {})
         formatter = formats.get(self.kind) or ISO_FORMATTERS[self.kind]
-        if not isinstance(value, datetime):
-            value = datetime.combine(value, datetime.min.time())
-        return formatter(value)
+        midnight, combine = datetime.min.time(), datetime.combine
+
+        def dump_value(value: Any) -> str:
+            return formatter(value if isinstance(value, datetime) else combine(value, midnight))
+        return dump_value
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
         if isinstance(value, str):
@@ -225,16 +248,21 @@ class OdDateTime(_OdTemporal):
         return datetime(*numbers)
 
 
-class ReminderTypeField(fields.Field):
+@lru_cache(maxsize=4096)  # every combination of the 12 flags
+def _reminder_names(value: int) -> str:
+    flags = ReminderType(value)
+    if not flags:
+        return "NoReminder"
+    return ", ".join(f.name for f in ReminderType if f and f in flags)
+
+
+class ReminderTypeField(_ValueDumped):
     """task.ReminderType: .NET flags names joined the .NET way ("Weekly, Monday")."""
 
     default_error_messages = {"invalid": "is invalid.", "null": "is invalid."}
 
-    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> str:
-        flags = ReminderType(value)
-        if not flags:
-            return "NoReminder"
-        return ", ".join(f.name for f in ReminderType if f and f in flags)
+    def value_dumper(self) -> Callable[[Any], str]:
+        return _reminder_names
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> int:
         if not isinstance(value, str):
@@ -457,8 +485,8 @@ class UserodQuery(PageQuery):
 # --- entry points for the views ----------------------------------------------------------
 
 @lru_cache(maxsize=None)
-def _instance(schema: type[Schema], many: bool = False) -> Schema:
-    return schema(many=many)
+def _instance(schema: type[Schema]) -> Schema:
+    return schema()
 
 
 def load(schema: type[Schema], data: Mapping[str, Any]) -> dict[str, Any]:
@@ -641,13 +669,12 @@ def split_formats(params: dict[str, Any]) -> dict[str, Callable[[datetime], str]
 def dump(schema: type[Schema], obj: Any, formats: Mapping[str, Any] | None = None,
          many: bool = False) -> Any:
     """Serialize *obj* (or a list) with the request's date formats."""
-    dumper = _dumper(schema, many, formats)
-    plan = _dump_plan(dumper)
-    if plan is None:
-        return dumper.dump(obj)
-    if many:
-        return [_dump_one(dumper, plan, item) for item in obj]
-    return _dump_one(dumper, plan, obj)
+    dumper = _dumper(schema, formats)
+    if not many:
+        return _dump_one(dumper, obj)
+    if not _plain(dumper):  # its hooks may see the whole list
+        return dumper.dump(obj, many=True)
+    return [_dump_one(dumper, item) for item in obj]
 
 
 # Flask's own JSON dialect (DefaultJSONProvider, not in debug): compact, ASCII-only
@@ -665,79 +692,111 @@ def dump_json(schema: type[Schema], obj: Any, formats: Mapping[str, Any] | None 
     and a list is mostly records that were already sent. Keyed by object identity, with
     the object held so its id cannot be reused while the entry lives.
     """
-    dumper = _dumper(schema, False, formats)
-    plan = _dump_plan(dumper)
-    if plan is None:
-        return _ENCODER.encode(dump(schema, obj, formats, many))
+    dumper = _dumper(schema, formats)
+    if not _plain(dumper):
+        return _ENCODER.encode(dumper.dump(obj, many=many))
     if many:
-        return "[" + ",".join([_record_json(dumper, plan, item) for item in obj]) + "]"
-    return _record_json(dumper, plan, obj)
+        return "[" + ",".join([_record_json(dumper, item) for item in obj]) + "]"
+    return _record_json(dumper, obj)
 
 
-def _record_json(dumper: Schema, plan: tuple, obj: Any) -> str:
-    if not _frozen(type(obj)):
-        return _ENCODER.encode(_dump_one(dumper, plan, obj))
+def _record_json(dumper: Schema, obj: Any) -> str:
     key = (dumper, id(obj))
     hit = _TEXT_CACHE.get(key)
-    if hit is not None and hit[0] is obj:
+    if hit is not None and hit[0] is obj:  # only records are kept
         return hit[1]
-    text = _ENCODER.encode(_dump_one(dumper, plan, obj))
+    compiled = _compiled(dumper, type(obj))
+    if compiled is None:
+        return _ENCODER.encode(dumper.dump(obj))
+    text = _ENCODER.encode(compiled(obj))
     if len(_TEXT_CACHE) >= TEXT_CACHE_SIZE:
         _TEXT_CACHE.clear()  # crude but O(1); a bounded memo, not a store
     _TEXT_CACHE[key] = (obj, text)
     return text
 
 
-@lru_cache(maxsize=None)
-def _frozen(kind: type) -> bool:
-    params = getattr(kind, "__dataclass_params__", None)
-    return params is not None and params.frozen
-
-
-def _dumper(schema: type[Schema], many: bool, formats: Mapping[str, Any] | None) -> Schema:
+def _dumper(schema: type[Schema], formats: Mapping[str, Any] | None) -> Schema:
     if not formats:
-        return _instance(schema, many)
-    return _formatted(schema, many, formats.get("date"), formats.get("datetime"))
-
-
-@lru_cache(maxsize=None)
-def _dump_plan(dumper: Schema) -> tuple[tuple[str, str, str | None, fields.Field], ...] | None:
-    """(key, name, attribute, field) per dumped field: what Schema.dump walks on every call.
-
-    Dumping is most of the CPU of a list response (bench/); this does Schema._serialize's
-    walk without its per-field indirections. None when the schema has dump hooks or its
-    own attribute access: then marshmallow dumps as usual.
-    """
-    if dumper._hooks[PRE_DUMP] or dumper._hooks[POST_DUMP] or dumper.dict_class is not dict \
-            or type(dumper).get_attribute is not Schema.get_attribute:
-        return None
-    return tuple((f.data_key if f.data_key is not None else name, name,
-                  (f.attribute or name) if f._CHECK_ATTRIBUTE and "." not in (f.attribute or name)
-                  else None, f) for name, f in dumper.dump_fields.items())
-
-
-def _dump_one(dumper: Schema, plan: tuple, obj: Any) -> Any:
-    if hasattr(obj, "__getitem__"):  # a mapping: marshmallow reads keys, not attributes
-        return dumper.dump(obj, many=False)
-    result = {}
-    for key, name, attribute, field in plan:
-        value = getattr(obj, attribute, missing) if attribute is not None else missing
-        if value is missing:  # defaults, Function fields...: the field's own path
-            value = field.serialize(name, obj, accessor=dumper.get_attribute)
-            if value is missing:
-                continue
-        else:
-            value = field._serialize(value, name, obj)
-        result[key] = value
-    return result
+        return _instance(schema)
+    return _formatted(schema, formats.get("date"), formats.get("datetime"))
 
 
 @lru_cache(maxsize=64)
-def _formatted(schema: type[Schema], many: bool, date_format: Any, datetime_format: Any) -> Schema:
+def _formatted(schema: type[Schema], date_format: Any, datetime_format: Any) -> Schema:
     # compile_format is cached, so equal format strings give equal (hashable) formatters
-    dumper = schema(many=many)
+    dumper = schema()
     dumper.od_formats = {"date": date_format, "datetime": datetime_format}
     return dumper
+
+
+@lru_cache(maxsize=1024)  # bounded: _formatted makes new dumpers for new formats
+def _plain(dumper: Schema) -> bool:
+    """Whether dumping is only each field's own serialize, object by object: no dump hooks
+    and marshmallow's own attribute access and dict."""
+    return not (dumper._hooks[PRE_DUMP] or dumper._hooks[POST_DUMP]) \
+        and dumper.dict_class is dict and type(dumper).get_attribute is Schema.get_attribute
+
+
+def _dump_one(dumper: Schema, obj: Any) -> Any:
+    compiled = _compiled(dumper, type(obj))
+    return compiled(obj) if compiled is not None else dumper.dump(obj)
+
+
+@lru_cache(maxsize=1024)  # bounded: _formatted makes new dumpers for new formats
+def _compiled(dumper: Schema, kind: type) -> Callable[[Any], dict[str, Any]] | None:
+    """A function dumping one *kind* record exactly as ``dumper.dump`` does, several times
+    faster; None unless *kind* is a frozen dataclass (the store's records) and the schema
+    is plain.
+
+    Dumping is most of the CPU of a response that is not in the text cache (bench/): this
+    is Schema._serialize's walk written out as one dict display, Python source built from
+    the schema's fields (keys and names as repr() literals, attributes as checked
+    identifiers). A value is read as an attribute when it is an init field of the record
+    (always set, and a frozen record cannot lose it); other fields go through their own
+    ``serialize`` and are left out when that gives ``missing``, as marshmallow does.
+    """
+    params = getattr(kind, "__dataclass_params__", None)
+    if params is None or not params.frozen or not _plain(dumper):
+        return None
+    present = {f.name for f in dataclasses.fields(kind) if f.init and f.name.isidentifier()}
+    scope: dict[str, Any] = {"missing": missing, "get": dumper.get_attribute}
+    entries, optional = [], []
+    for i, (name, field) in enumerate(dumper.dump_fields.items()):
+        key = field.data_key if field.data_key is not None else name
+        attribute = field.attribute or name
+        same = _unchanged_type(field)
+        if not field._CHECK_ATTRIBUTE or attribute not in present:
+            scope[f"f{i}"] = field.serialize
+            value = f"f{i}({name!r}, obj, accessor=get)"
+            optional.append(key)
+        elif type(field)._serialize is _ValueDumped._serialize:
+            scope[f"f{i}"] = field.value_dumper()
+            value = f"f{i}(obj.{attribute})"
+        elif same is not None:  # most fields: the value itself, without a call
+            scope[f"f{i}"], scope[f"t{i}"] = field._serialize, same
+            value = f"v if type(v := obj.{attribute}) is t{i} else f{i}(v, {name!r}, obj)"
+        else:
+            scope[f"f{i}"] = field._serialize
+            value = f"f{i}(obj.{attribute}, {name!r}, obj)"
+        entries.append(f"{key!r}: {value}")
+    source = ["def dump(obj):", f"    record = {{{', '.join(entries)}}}"]
+    for key in optional:
+        source += [f"    if record[{key!r}] is missing:", f"        del record[{key!r}]"]
+    source.append("    return record")
+    exec("\n".join(source), scope)  # noqa: S102 - source made only of the literals above
+    return scope["dump"]
+
+
+def _unchanged_type(field: fields.Field) -> type | None:
+    """The type whose values *field* dumps as themselves: int for marshmallow's Integer
+    (int(v) is v), str for its String (str(v) is v); None for other fields."""
+    kind = type(field)
+    if isinstance(field, fields.Integer) and kind._serialize is fields.Number._serialize \
+            and kind._format_num is fields.Number._format_num and not field.as_string:
+        return int
+    if kind._serialize is fields.String._serialize:
+        return str
+    return None
 
 
 def _reject_constant(name: str) -> None:

@@ -15,10 +15,10 @@ import itertools
 import re
 import threading
 from collections import defaultdict
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from operator import attrgetter
 from datetime import date, datetime, timedelta
-from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol
+from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence
 
 UNSET_DATE = date(1, 1, 1)
 UNSET_DATETIME = datetime(1, 1, 1)
@@ -182,6 +182,23 @@ RECORD_TYPES: dict[str, type] = {
 }
 
 
+@functools.lru_cache(maxsize=None)
+def _layout(cls: type) -> tuple[Callable[[Any], tuple], dict[str, int]]:
+    names = [f.name for f in fields(cls)]
+    return attrgetter(*names), {name: i for i, name in enumerate(names)}
+
+
+def evolve(record: Any, changes: Mapping[str, Any]) -> Any:
+    """``dataclasses.replace(record, **changes)`` for the records here, twice as fast (every
+    PUT makes one): their fields are all init fields, so the copy is built positionally.
+    KeyError for a name that is not a field."""
+    values_of, position = _layout(type(record))
+    values = list(values_of(record))
+    for name, value in changes.items():
+        values[position[name]] = value
+    return type(record)(*values)
+
+
 def primary_key(cls: type) -> str:
     """The name of a record class's primary key (its first field)."""
     return fields(cls)[0].name
@@ -334,6 +351,64 @@ def _page(items: Iterable, offset: int, limit: int) -> list:
 INDEXED = ("TaskListNum", "TaskStatus", "ObjectType", "KeyNum")
 
 
+class SortedNums:
+    """Ascending TaskNums, kept as consecutive chunks of at most 2 * CHUNK.
+
+    An insert or a removal moves the entries of one chunk, not of the whole list: at
+    100,000 tasks a TaskStatus change moved ~33,000 entries per list (~6 us per PUT,
+    ~2 us in chunks). Iterating chains the chunks, a few percent slower than a list.
+    """
+
+    CHUNK = 512
+    __slots__ = ("_chunks", "_maxes", "_size")
+
+    def __init__(self, nums: Sequence[int] = ()) -> None:
+        """From ascending *nums*."""
+        self._chunks = [list(nums[i:i + self.CHUNK]) for i in range(0, len(nums), self.CHUNK)]
+        self._maxes = [chunk[-1] for chunk in self._chunks]  # to find a number's chunk
+        self._size = len(nums)
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __iter__(self) -> Iterator[int]:
+        return itertools.chain.from_iterable(self._chunks)
+
+    def copy(self) -> "SortedNums":
+        """An independent copy."""
+        twin = SortedNums.__new__(SortedNums)
+        twin._chunks = list(map(list.copy, self._chunks))
+        twin._maxes, twin._size = self._maxes.copy(), self._size
+        return twin
+
+    def add(self, num: int) -> None:
+        """Insert *num* (not already present) in order."""
+        at = bisect.bisect_left(self._maxes, num)
+        if at == len(self._chunks):  # beyond every chunk: the last one takes it
+            if not self._chunks or len(self._chunks[-1]) >= 2 * self.CHUNK:
+                self._chunks.append([])
+                self._maxes.append(num)
+            at = len(self._chunks) - 1
+            self._maxes[at] = num
+        chunk = self._chunks[at]
+        bisect.insort(chunk, num)
+        self._size += 1
+        if len(chunk) > 2 * self.CHUNK:
+            self._chunks[at:at + 1] = [chunk[:self.CHUNK], chunk[self.CHUNK:]]
+            self._maxes[at:at + 1] = [chunk[self.CHUNK - 1], chunk[-1]]
+
+    def remove(self, num: int) -> None:
+        """Remove *num*, which must be present."""
+        at = bisect.bisect_left(self._maxes, num)
+        chunk = self._chunks[at]
+        del chunk[bisect.bisect_left(chunk, num)]
+        self._size -= 1
+        if chunk:
+            self._maxes[at] = chunk[-1]
+        else:
+            del self._chunks[at], self._maxes[at]
+
+
 class TaskTable:
     """Tasks by TaskNum, with indexes for every list filter (SPEC §3 GET /tasks).
 
@@ -349,11 +424,12 @@ class TaskTable:
         if len(self._rows) != len(ordered):
             raise ValueError("two tasks with the same TaskNum")
         # built column by column rather than by _add per task: a third of the time
-        self._index: dict[str, defaultdict[Any, list[int]]] = {}
+        self._index: dict[str, defaultdict[Any, SortedNums]] = {}
         for name in INDEXED:
-            index = self._index[name] = defaultdict(list)
+            column: defaultdict[Any, list[int]] = defaultdict(list)
             for value, num in zip(map(attrgetter(name), ordered), self._rows):
-                index[value].append(num)
+                column[value].append(num)
+            self._index[name] = defaultdict(SortedNums, {k: SortedNums(v) for k, v in column.items()})
         # sorted once here rather than by insort per task
         pairs = sorted(zip(map(attrgetter("DateTimeOriginal"), ordered), self._rows))
         self._original_times = [when for when, _ in pairs]
@@ -363,7 +439,7 @@ class TaskTable:
         """An independent table sharing the (immutable) task records."""
         twin = TaskTable.__new__(TaskTable)
         twin._rows = dict(self._rows)
-        twin._index = {name: defaultdict(list, {k: list(v) for k, v in idx.items()})
+        twin._index = {name: defaultdict(SortedNums, {k: v.copy() for k, v in idx.items()})
                        for name, idx in self._index.items()}
         twin._original_times = list(self._original_times)
         twin._original_nums = list(self._original_nums)
@@ -387,7 +463,7 @@ class TaskTable:
             raise ValueError("tasks must be added in increasing TaskNum order")
         self._rows[task.TaskNum] = task
         for name in INDEXED:
-            self._index[name][getattr(task, name)].append(task.TaskNum)
+            self._index[name][getattr(task, name)].add(task.TaskNum)
 
     def insert(self, task: Task) -> None:
         """Add a task whose TaskNum is larger than every stored one."""
@@ -404,10 +480,10 @@ class TaskTable:
             before, after = getattr(old, name), getattr(task, name)
             if before != after:
                 nums = self._index[name][before]
-                del nums[bisect.bisect_left(nums, task.TaskNum)]
+                nums.remove(task.TaskNum)
                 if not nums:
                     del self._index[name][before]
-                bisect.insort(self._index[name][after], task.TaskNum)
+                self._index[name][after].add(task.TaskNum)
         # DateTimeOriginal never changes, so its index stays as it is
 
     def query(self, filters: Mapping[str, Any], since: datetime | None,
@@ -641,20 +717,20 @@ class Office:
                 self._check_key(changes["ObjectType"], new.get("KeyNum", old.KeyNum))
             if "PriorityDefNum" in changes:
                 self._check_priority(changes["PriorityDefNum"])
-            task = replace(old, **new)
-            if task == old:
+            if all(getattr(old, name) == value for name, value in new.items()):
                 return old  # nothing changed: SecDateTEdit stays
             now = self.clock.now()
-            if task.TaskStatus == "Done" and old.TaskStatus != "Done" \
-                    and task.DateTimeFinished == UNSET_DATETIME:
-                task = replace(task, DateTimeFinished=now)
-            task = replace(task, SecDateTEdit=now)
+            done = new.get("TaskStatus", old.TaskStatus) == "Done" and old.TaskStatus != "Done"
+            if done and new.get("DateTimeFinished", old.DateTimeFinished) == UNSET_DATETIME:
+                new["DateTimeFinished"] = now
+            new["SecDateTEdit"] = now
+            task = evolve(old, new)  # one new record for all the changes
             written = [task]
-            if task.TaskStatus == "Done" and old.TaskStatus != "Done" and task.is_reminder:
-                written.append(replace(
-                    task, TaskNum=self._next_task_num, TaskStatus="New",
-                    DateTimeEntry=next_due(task), DateTimeFinished=UNSET_DATETIME,
-                    DateTimeOriginal=now, SecDateTEdit=now))
+            if done and task.is_reminder:
+                written.append(evolve(task, {
+                    "TaskNum": self._next_task_num, "TaskStatus": "New",
+                    "DateTimeEntry": next_due(task), "DateTimeFinished": UNSET_DATETIME,
+                    "DateTimeOriginal": now, "SecDateTEdit": now}))
             self._record(*written)
             table = self._writable_tasks()
             table.replace(task)

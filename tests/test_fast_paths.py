@@ -10,7 +10,7 @@ import yaml
 from click.testing import CliRunner
 from flask import Flask
 from hypothesis import given, settings, strategies as st
-from marshmallow import RAISE
+from marshmallow import RAISE, post_dump
 from yaml.composer import Composer
 
 from werkzeug.exceptions import HTTPException
@@ -25,11 +25,12 @@ from mockserver.cli import main
 from mockserver.fixtures import (RECORD_SCHEMAS, FixtureError, _Loader, default_dir, load_dir,
                                  read_yaml)
 from mockserver.schemas import (DATE_FORMAT, DATETIME_FORMAT, ISO_FORMATTERS, DefinitionSchema,
-                                FormatQuery, RecordLoader, TaskCreateSchema, TaskNumPath,
-                                TaskQuery, TaskSchema, TaskUpdateSchema,
-                                _load_plan, compile_format, dump, dump_json, load,
+                                FormatQuery, RecordLoader, TaskCreateSchema, TaskListSchema,
+                                TaskNumPath, TaskQuery, TaskSchema, TaskUpdateSchema,
+                                UserodSchema, _load_plan, compile_format, dump, dump_json, load,
                                 load_query)
-from mockserver.store import MAX_ID, TASK_STATUSES, BadRequest, Definition, RelativeTime, Task
+from mockserver.store import (MAX_ID, TASK_STATUSES, BadRequest, Definition, RelativeTime,
+                              ReminderType, Task, TaskList, Userod, evolve)
 
 from conftest import fixture_dir
 
@@ -75,31 +76,89 @@ tasks = st.builds(
     DateTimeOriginal=moments, DescriptOverride=st.text(max_size=5))
 definitions = st.builds(Definition, DefNum=st.integers(0, 10), Category=st.integers(0, 40),
                         IsHidden=st.booleans(), ItemOrder=st.integers(0, 3))
+tasklists = st.builds(TaskList, TaskListNum=st.integers(0, MAX_ID), Descript=st.text(max_size=5),
+                      DateTL=st.dates(), DateTimeEntry=moments, IsRepeating=st.booleans())
+userods = st.builds(Userod, UserNum=st.integers(0, 10), UserName=st.text(max_size=5),
+                    userGroupNums=st.lists(st.integers(0, 9), max_size=3).map(tuple),
+                    IsHidden=st.booleans())
+# values a record's type does not promise: the compiled dumpers must still dump them as
+# marshmallow does (None stays None, True is 1, a date in a datetime field is midnight)
+odd_tasks = st.builds(
+    Task, TaskNum=st.none() | st.booleans() | st.integers(), Descript=st.none() | st.text(max_size=3),
+    IsRepeating=st.none() | st.integers(0, 1), DateTimeEntry=st.dates() | moments,
+    DateTask=moments, ReminderType=st.sampled_from(list(ReminderType)))
 formats = st.sampled_from([{}, {"date": compile_format("dd/MM/yyyy"),
                                 "datetime": compile_format("M/d/yyyy h:mm:ss tt")}])
+SCHEMA_ROWS = ((TaskSchema, tasks), (TaskSchema, odd_tasks), (DefinitionSchema, definitions),
+               (TaskListSchema, tasklists), (UserodSchema, userods))
+all_rows = st.tuples(*(st.lists(rows, max_size=3) for _, rows in SCHEMA_ROWS))
+
+
+def marshmallow_dump(schema, obj, fmt, many):
+    """The reference: marshmallow's own Schema.dump with the request's formats."""
+    reference = schema(many=many)
+    reference.od_formats = fmt
+    return reference.dump(obj)
 
 
 @settings(max_examples=100, derandomize=True)
-@given(st.lists(tasks, max_size=3), st.lists(definitions, max_size=3), formats)
-def test_listTasks_dump_equals_marshmallow_dump(task_rows, definition_rows, fmt):
-    for schema, rows in ((TaskSchema, task_rows), (DefinitionSchema, definition_rows)):
-        reference = schema(many=True)
-        reference.od_formats = fmt
-        assert dump(schema, rows, fmt, many=True) == reference.dump(rows)
+@given(all_rows, formats)
+def test_listTasks_dump_equals_marshmallow_dump(drawn, fmt):
+    for (schema, _), rows in zip(SCHEMA_ROWS, drawn):
+        # repr: equal types and key order too (True == 1, but not in JSON)
+        assert repr(dump(schema, rows, fmt, many=True)) == repr(marshmallow_dump(schema, rows, fmt, True))
         for row in rows:
-            assert list(dump(schema, row, fmt)) == list(reference.dump([row])[0])  # key order
+            assert repr(dump(schema, row, fmt)) == repr(marshmallow_dump(schema, row, fmt, False))
 
 
 @settings(max_examples=100, derandomize=True)
-@given(st.lists(tasks, max_size=3), formats)
-def test_listTasks_json_text_equals_flask_jsonify(task_rows, fmt):
+@given(all_rows, formats)
+def test_listTasks_json_text_equals_flask_jsonify(drawn, fmt):
     app = Flask(__name__)
     app.json.sort_keys = False  # as create_app
     with app.app_context():
-        for obj, many in ((task_rows, True), *((row, False) for row in task_rows)):
-            expected = app.json.response(dump(TaskSchema, obj, fmt, many=many)).get_data(as_text=True)
-            assert dump_json(TaskSchema, obj, fmt, many=many) + "\n" == expected
-            assert dump_json(TaskSchema, obj, fmt, many=many) + "\n" == expected  # cached
+        for (schema, _), rows in zip(SCHEMA_ROWS, drawn):
+            for obj, many in ((rows, True), *((row, False) for row in rows)):
+                reference = marshmallow_dump(schema, obj, fmt, many)
+                expected = app.json.response(reference).get_data(as_text=True)
+                assert dump_json(schema, obj, fmt, many=many) + "\n" == expected
+                assert dump_json(schema, obj, fmt, many=many) + "\n" == expected  # cached
+
+
+@dataclasses.dataclass(frozen=True)
+class _Partial:
+    """A frozen record without some of the schema's attributes, and one as a property."""
+
+    TaskNum: int
+    Descript: str = "x"
+    late: int = dataclasses.field(init=False, default=7)
+
+    @property
+    def TaskStatus(self) -> str:
+        return "Done"
+
+
+class _Hooked(TaskSchema):
+    @post_dump
+    def mark(self, data, **kwargs):
+        return {**data, "hooked": True}
+
+
+@dataclasses.dataclass
+class _Mutable:
+    TaskNum: int
+
+
+def test_getTask_dump_of_any_object_equals_marshmallow_dump():
+    for schema, obj in ((TaskSchema, _Partial(5)), (TaskSchema, _Mutable(3)),
+                        (TaskSchema, {"TaskNum": 4, "Descript": "d"}), (_Hooked, Task(TaskNum=1)),
+                        (ClockSchema, {"now": datetime(2024, 1, 2), "frozen": True})):
+        assert dump(schema, obj) == schema().dump(obj)
+        assert list(dump(schema, obj)) == list(schema().dump(obj))
+        assert dump(schema, [obj, obj], many=True) == schema(many=True).dump([obj, obj])
+        assert dump_json(schema, obj) == json.dumps(schema().dump(obj), separators=(",", ":"))
+    assert "TaskStatus" in dump(TaskSchema, _Partial(5)) and "late" not in dump(TaskSchema, _Partial(5))
+    assert dump(_Hooked, [Task(TaskNum=1)], many=True)[0]["hooked"] is True
 
 
 def test_getTask_text_cache_follows_each_change_and_each_format():
@@ -469,3 +528,17 @@ def test_relative_time_parse_is_timedelta_of_its_parts(sign, parts, as_date):
         except OverflowError:
             pass
     assert RelativeTime.parse(text, as_date) == expected
+
+
+@settings(max_examples=100, derandomize=True)
+@given(tasks, st.fixed_dictionaries({}, optional={
+    "TaskNum": st.integers(0, 9), "Descript": st.text(max_size=3),
+    "TaskStatus": st.sampled_from(TASK_STATUSES), "DateTimeEntry": moments}))
+def test_updateTask_evolve_equals_dataclasses_replace(task, changes):
+    assert evolve(task, changes) == dataclasses.replace(task, **changes)
+    assert evolve(task, {}) is not task and evolve(task, {}) == task
+
+
+def test_updateTask_evolve_refuses_unknown_fields():
+    with pytest.raises(KeyError):
+        evolve(Task(TaskNum=1), {"Nope": 1})

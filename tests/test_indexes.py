@@ -11,9 +11,18 @@ from datetime import datetime, timedelta
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from mockserver.store import OBJECT_TYPES, TASK_STATUSES, Task, TaskTable
+from mockserver.store import OBJECT_TYPES, TASK_STATUSES, SortedNums, Task, TaskTable
 
 BASE = datetime(2024, 1, 1)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def small_chunks():
+    """Chunks of 1-2 TaskNums, so these small tables split and empty chunks too."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(SortedNums, "CHUNK", 1)
+        yield
+
 SETTINGS = settings(max_examples=150, derandomize=True, deadline=None)
 
 moments = st.integers(0, 6).map(lambda d: BASE + timedelta(days=d))
@@ -109,3 +118,26 @@ def test_task_table_refuses_two_tasks_with_one_TaskNum():
     with pytest.raises(ValueError):
         TaskTable([Task(TaskNum=5), Task(TaskNum=3), Task(TaskNum=5, Descript="again")])
     assert [t.TaskNum for t in TaskTable([Task(TaskNum=5), Task(TaskNum=3)])] == [3, 5]
+
+
+@SETTINGS
+@given(st.lists(st.integers(0, 30), unique=True, max_size=12), st.integers(1, 3),
+       st.lists(st.tuples(st.booleans(), st.integers(0, 40)), max_size=40))
+def test_listTasks_sorted_nums_equal_a_sorted_list(start, chunk, steps):
+    class Sized(SortedNums):
+        __slots__ = ()
+        CHUNK = chunk
+
+    nums, model = Sized(sorted(start)), set(start)
+    for adding, num in steps:
+        if adding and num not in model:
+            nums.add(num)
+            model.add(num)
+        elif not adding and model:
+            gone = sorted(model)[num % len(model)]
+            nums.remove(gone)
+            model.discard(gone)
+        assert list(nums) == sorted(model) and len(nums) == len(model)
+    twin = nums.copy()
+    twin.add(100)
+    assert list(nums) == sorted(model) and list(twin) == [*sorted(model), 100]
