@@ -750,9 +750,9 @@ def _dump_one(dumper: Schema, obj: Any) -> Any:
 
 @lru_cache(maxsize=1024)  # bounded: _formatted makes new dumpers for new formats
 def _compiled(dumper: Schema, kind: type) -> Callable[[Any], dict[str, Any]] | None:
-    """A function dumping one *kind* record exactly as ``dumper.dump`` does, several times
-    faster; None unless *kind* is a frozen dataclass (the store's records) and the schema
-    is plain.
+    """A function dumping one *kind* record exactly as ``dumper.dump`` does (a Task in about
+    3 us instead of 8); None unless *kind* is a frozen dataclass (the store's records) and
+    the schema is plain.
 
     Dumping is most of the CPU of a response that is not in the text cache (bench/): this
     is Schema._serialize's walk written out as one dict display, Python source built from
@@ -770,7 +770,6 @@ def _compiled(dumper: Schema, kind: type) -> Callable[[Any], dict[str, Any]] | N
     for i, (name, field) in enumerate(dumper.dump_fields.items()):
         key = field.data_key if field.data_key is not None else name
         attribute = field.attribute or name
-        same = _unchanged_type(field)
         if not field._CHECK_ATTRIBUTE or attribute not in present:
             scope[f"f{i}"] = field.serialize
             value = f"f{i}({name!r}, obj, accessor=get)"
@@ -778,7 +777,7 @@ def _compiled(dumper: Schema, kind: type) -> Callable[[Any], dict[str, Any]] | N
         elif type(field)._serialize is _ValueDumped._serialize:
             scope[f"f{i}"] = field.value_dumper()
             value = f"f{i}(obj.{attribute})"
-        elif same is not None:  # most fields: the value itself, without a call
+        elif (same := _unchanged_type(field)) is not None:  # most fields: no call at all
             scope[f"f{i}"], scope[f"t{i}"] = field._serialize, same
             value = f"v if type(v := obj.{attribute}) is t{i} else f{i}(v, {name!r}, obj)"
         else:

@@ -16,9 +16,9 @@ import re
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field, fields
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from datetime import date, datetime, timedelta
-from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol
 
 UNSET_DATE = date(1, 1, 1)
 UNSET_DATETIME = datetime(1, 1, 1)
@@ -351,6 +351,9 @@ def _page(items: Iterable, offset: int, limit: int) -> list:
 INDEXED = ("TaskListNum", "TaskStatus", "ObjectType", "KeyNum")
 
 
+_LAST = itemgetter(-1)  # a chunk's largest TaskNum
+
+
 class SortedNums:
     """Ascending TaskNums, kept as consecutive chunks of at most 2 * CHUNK.
 
@@ -360,13 +363,18 @@ class SortedNums:
     """
 
     CHUNK = 512
-    __slots__ = ("_chunks", "_maxes", "_size")
+    __slots__ = ("_chunks", "_size")
 
-    def __init__(self, nums: Sequence[int] = ()) -> None:
-        """From ascending *nums*."""
-        self._chunks = [list(nums[i:i + self.CHUNK]) for i in range(0, len(nums), self.CHUNK)]
-        self._maxes = [chunk[-1] for chunk in self._chunks]  # to find a number's chunk
-        self._size = len(nums)
+    def __init__(self, nums: list[int] | None = None) -> None:
+        """From a list of ascending TaskNums, which becomes the only chunk when it is short
+        (most lists: no copy, and no freed lists left behind in the heap)."""
+        if not nums:
+            self._chunks: list[list[int]] = []
+        elif len(nums) <= 2 * self.CHUNK:
+            self._chunks = [nums]
+        else:
+            self._chunks = [nums[i:i + self.CHUNK] for i in range(0, len(nums), self.CHUNK)]
+        self._size = len(nums) if nums else 0
 
     def __len__(self) -> int:
         return self._size
@@ -377,36 +385,32 @@ class SortedNums:
     def copy(self) -> "SortedNums":
         """An independent copy."""
         twin = SortedNums.__new__(SortedNums)
-        twin._chunks = list(map(list.copy, self._chunks))
-        twin._maxes, twin._size = self._maxes.copy(), self._size
+        twin._chunks, twin._size = list(map(list.copy, self._chunks)), self._size
         return twin
 
     def add(self, num: int) -> None:
         """Insert *num* (not already present) in order."""
-        at = bisect.bisect_left(self._maxes, num)
-        if at == len(self._chunks):  # beyond every chunk: the last one takes it
-            if not self._chunks or len(self._chunks[-1]) >= 2 * self.CHUNK:
-                self._chunks.append([])
-                self._maxes.append(num)
-            at = len(self._chunks) - 1
-            self._maxes[at] = num
-        chunk = self._chunks[at]
+        chunks = self._chunks
+        at = bisect.bisect_left(chunks, num, key=_LAST)  # the first chunk ending at or after num
+        if at == len(chunks):  # beyond every chunk: the last one takes it, unless full
+            if not chunks or len(chunks[-1]) >= 2 * self.CHUNK:
+                chunks.append([])
+            at = len(chunks) - 1
+        chunk = chunks[at]
         bisect.insort(chunk, num)
         self._size += 1
         if len(chunk) > 2 * self.CHUNK:
-            self._chunks[at:at + 1] = [chunk[:self.CHUNK], chunk[self.CHUNK:]]
-            self._maxes[at:at + 1] = [chunk[self.CHUNK - 1], chunk[-1]]
+            chunks[at:at + 1] = [chunk[:self.CHUNK], chunk[self.CHUNK:]]
 
     def remove(self, num: int) -> None:
         """Remove *num*, which must be present."""
-        at = bisect.bisect_left(self._maxes, num)
-        chunk = self._chunks[at]
+        chunks = self._chunks
+        at = bisect.bisect_left(chunks, num, key=_LAST)
+        chunk = chunks[at]
         del chunk[bisect.bisect_left(chunk, num)]
         self._size -= 1
-        if chunk:
-            self._maxes[at] = chunk[-1]
-        else:
-            del self._chunks[at], self._maxes[at]
+        if not chunk:
+            del chunks[at]
 
 
 class TaskTable:
