@@ -823,13 +823,17 @@ def _parse_int(text: str) -> int | float:
     return int(text) if len(text) <= 32 else math.inf
 
 
+# json.loads with hooks builds a decoder per call; a leading BOM fails here as there
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_int=_parse_int,
+                            object_pairs_hook=_no_duplicates)
+
+
 def parse_json_object(raw: bytes) -> dict[str, Any]:
     """A request body as a JSON object; BadRequest for anything else (SPEC §3 body shape)."""
     if not raw.strip():
         raise BadRequest("Request body is required: a JSON object.")
     try:
-        data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant,
-                          parse_int=_parse_int, object_pairs_hook=_no_duplicates)
+        data = _DECODER.decode(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise BadRequest("Request body is not valid UTF-8.") from None
     except (ValueError, RecursionError):

@@ -86,6 +86,7 @@ CASES = [
     ("single quotes", raw("POST", "/tasks", "{'TaskListNum': 14}"), 400, NOT_JSON),
     ("trailing comma", raw("PUT", "/tasks/1408", '{"Descript": "x",}'), 400, NOT_JSON),
     ("two documents", raw("PUT", "/tasks/1408", '{"Descript": "x"} {}'), 400, NOT_JSON),
+    ("byte order mark", raw("PUT", "/tasks/1408", "\ufeff{\"Descript\": \"x\"}"), 400, NOT_JSON),
     ("NaN", raw("POST", "/tasks", '{"TaskListNum": NaN, "Descript": "x", "UserNum": 1}'), 400, NOT_JSON),
     ("Infinity", raw("PUT", "/tasks/1408", '{"PriorityDefNum": Infinity}'), 400, NOT_JSON),
     ("-Infinity", raw("PUT", "/tasks/1408", '{"PriorityDefNum": -Infinity}'), 400, NOT_JSON),
