@@ -18,7 +18,7 @@ from werkzeug.datastructures import Headers
 from werkzeug.sansio.request import Request as SansioRequest
 
 from .routes import api
-from .store import BadRequest
+from .store import BadRequest, get_or_create
 
 JOURNAL_SIZE = 1000  # requests kept per office; the oldest are dropped first
 MAX_FAULTS = 100  # faults per office
@@ -154,14 +154,8 @@ class Harness:
 
     def of(self, customer: str) -> OfficeHarness:
         """The journal and faults of *customer*'s office, created on first use."""
-        found = self._offices.get(customer)  # every request: a dict read needs no lock
-        if found is not None:
-            return found
-        with self._lock:
-            found = self._offices.get(customer)
-            if found is None:
-                found = self._offices[customer] = OfficeHarness(self.journal_size)
-            return found
+        return get_or_create(self._offices, self._lock, customer,
+                             lambda _: OfficeHarness(self.journal_size))
 
     def reset(self, customer: str | None = None) -> None:
         """Forget one office's journal and faults (or every office's)."""

@@ -18,7 +18,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field, fields
 from operator import attrgetter, itemgetter
 from datetime import date, datetime, timedelta
-from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol
+from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, TypeVar
 
 UNSET_DATE = date(1, 1, 1)
 UNSET_DATETIME = datetime(1, 1, 1)
@@ -197,6 +197,23 @@ def evolve(record: Any, changes: Mapping[str, Any]) -> Any:
     for name, value in changes.items():
         values[position[name]] = value
     return type(record)(*values)
+
+
+V = TypeVar("V")
+
+
+def get_or_create(table: dict[str, V], lock: threading.Lock, key: str,
+                  make: Callable[[str], V]) -> V:
+    """``table[key]``, made by ``make(key)`` under *lock* the first time. Every request
+    asks: a hit is a plain dict read, which needs no lock."""
+    found = table.get(key)
+    if found is not None:
+        return found
+    with lock:
+        found = table.get(key)
+        if found is None:
+            found = table[key] = make(key)
+        return found
 
 
 def primary_key(cls: type) -> str:
@@ -822,14 +839,7 @@ class Registry:
 
     def office(self, customer: str) -> Office:
         """The office of a customer key, created on first use."""
-        found = self._offices.get(customer)  # every request: a dict read needs no lock
-        if found is not None:
-            return found
-        with self._lock:
-            found = self._offices.get(customer)
-            if found is None:
-                found = self._offices[customer] = self.new_office(customer)
-            return found
+        return get_or_create(self._offices, self._lock, customer, self.new_office)
 
     def authenticate(self, developer: str, customer: str, permission: str) -> Office:
         """The office a key pair may use with *permission*; Unauthorized otherwise."""
