@@ -543,20 +543,9 @@ class RecordLoader:
 
     def load(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """The loaded record; BadRequest naming the field, as from Schema.load."""
-        if self.plan is None:
-            return self.schema.load(record, unknown=RAISE)
-        result, used = {}, 0
-        try:
-            for key, attribute, _ in self.plan:
-                raw = record.get(key, missing)
-                if raw is missing:
-                    continue
-                used += 1
-                result[attribute] = self._value(key, raw)
-        except ValidationError:
-            used = -1
-        if used != len(record):  # an invalid value or an unknown field: marshmallow's error
-            return self.schema.load(record, unknown=RAISE)
+        result = None if self.plan is None else _load_fields(self.plan, record, self._value)
+        if result is None or len(result) != len(record):  # an invalid value, an unknown field
+            return self.schema.load(record, unknown=RAISE)  # marshmallow's error
         return result
 
     def load_all(self, records: Sequence[Any]) -> list[dict[str, Any]] | None:
@@ -648,9 +637,11 @@ def _load_plan(schema: Schema, checks_required: bool = False) -> Plan | None:
     return tuple(plan)
 
 
-def _load_fields(plan: Plan, data: Mapping[str, Any]) -> dict[str, Any] | None:
-    """Each field of *plan* that *data* has, loaded; None if a value is invalid or a
-    required field is missing (then marshmallow gives the error)."""
+def _load_fields(plan: Plan, data: Mapping[str, Any],
+                 load: Callable[[str, Any], Any] | None = None) -> dict[str, Any] | None:
+    """Each field of *plan* that *data* has, loaded by ``load(key, raw)`` (default: the
+    field's deserialize); None if a value is invalid or a required field is missing
+    (then marshmallow gives the error)."""
     result = {}
     try:
         for key, attribute, field in plan:
@@ -659,7 +650,8 @@ def _load_fields(plan: Plan, data: Mapping[str, Any]) -> dict[str, Any] | None:
                 if field.required:
                     return None
                 continue
-            result[attribute] = field.deserialize(raw, key, data)
+            result[attribute] = field.deserialize(raw, key, data) if load is None \
+                else load(key, raw)
     except ValidationError:
         return None
     return result
