@@ -229,7 +229,7 @@ def check_fixtures(folder: str) -> None:
         dataset = load_dir(folder)
     except FixtureError as exc:
         raise click.ClickException(str(exc)) from None
-    counts = ", ".join(f"{len(rows)} {kind}" for kind, rows in dataset.records.items())
+    counts = ", ".join(f"{dataset.count(kind)} {kind}" for kind in dataset.records)
     click.echo(f"{folder}: OK ({counts}; version {dataset.version})")
 
 

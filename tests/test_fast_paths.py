@@ -30,7 +30,7 @@ from mockserver.schemas import (DATE_FORMAT, DATETIME_FORMAT, ISO_FORMATTERS, De
                                 UserodSchema, _load_plan, compile_format, dump, dump_json, load,
                                 load_query)
 from mockserver.store import (MAX_ID, TASK_STATUSES, BadRequest, Definition, RelativeTime,
-                              ReminderType, Task, TaskList, Userod, evolve)
+                              ReminderType, Task, TaskList, Userod, evolve, rows_of)
 
 from conftest import fixture_dir
 
@@ -365,6 +365,12 @@ ODD_VALUES = [0, 1, -1, 2**63 - 1, 2**63, 1.5, True, False, None, "", "x", " 1",
               "true", "false", "True", "Weekly, Monday", "Weekly,Funday", "NoReminder", "0"]
 
 
+def load_rows(loader, records):
+    """RecordLoader.load_all's records as dicts, or None."""
+    groups = loader.load_all(records)
+    return None if groups is None else rows_of(groups)
+
+
 def outcome(load, record):
     try:
         return "ok", load(record)
@@ -393,15 +399,15 @@ def test_fixture_record_loader_gives_what_marshmallow_gives(kind, generated):
         if got[0] == "ok":
             assert list(got[1]) == list(expected[1])  # the same field order too
         # a column at a time: the same records, or None when one would not load
-        together = RecordLoader(schema).load_all([valid[0], record, valid[-1]])
+        together = load_rows(RecordLoader(schema), [valid[0], record, valid[-1]])
         if expected[0] == "ok":
             assert together[1] == expected[1] and list(together[1]) == list(expected[1])
         else:
             assert together is None, record
-    everything = fast.load_all(valid)
+    everything = load_rows(fast, valid)
     assert everything == [schema.load(r, unknown=RAISE) for r in valid]
     assert [list(r) for r in everything] == [list(schema.load(r, unknown=RAISE)) for r in valid]
-    assert fast.load_all([*valid, "text"]) is None and fast.load_all([]) == []
+    assert fast.load_all([*valid, "text"]) is None and load_rows(fast, []) == []
 
 
 def test_fixture_record_loader_makes_equal_values_one_object():
@@ -409,7 +415,7 @@ def test_fixture_record_loader_makes_equal_values_one_object():
     rows = [json.loads('{"TaskNum": %d, "TaskListNum": 123456, "Descript": "same"}' % n)
             for n in (1, 2)]
     assert rows[0]["TaskListNum"] is not rows[1]["TaskListNum"]  # as a parser makes them
-    first, second = RecordLoader(schema).load_all(rows)
+    first, second = load_rows(RecordLoader(schema), rows)
     assert first["TaskListNum"] is second["TaskListNum"] and first["Descript"] is second["Descript"]
 
 
