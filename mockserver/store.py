@@ -451,10 +451,12 @@ class TaskTable:
             for value, num in zip(map(attrgetter(name), ordered), self._rows):
                 column[value].append(num)
             self._index[name] = defaultdict(SortedNums, {k: SortedNums(v) for k, v in column.items()})
-        # sorted once here rather than by insort per task
-        pairs = sorted(zip(map(attrgetter("DateTimeOriginal"), ordered), self._rows))
-        self._original_times = [when for when, _ in pairs]
-        self._original_nums = [num for _, num in pairs]
+        # sorted once here rather than by insort per task; positions sorted by time (stable:
+        # equal times stay in TaskNum order) rather than (time, TaskNum) pairs, a third faster
+        times, nums = list(map(attrgetter("DateTimeOriginal"), ordered)), list(self._rows)
+        by_time = sorted(range(len(times)), key=times.__getitem__)
+        self._original_times = list(map(times.__getitem__, by_time))
+        self._original_nums = list(map(nums.__getitem__, by_time))
 
     def copy(self) -> "TaskTable":
         """An independent table sharing the (immutable) task records."""
@@ -560,31 +562,35 @@ def rows_of(groups: Iterable[Group]) -> list[dict[str, Any]]:
     return rows
 
 
+def build_many(cls: type, count: int, columns: Mapping[str, Iterable[Any]]) -> list:
+    """*count* objects of the frozen, slotted dataclass *cls*, a field's values from its
+    column in *columns*, else its default.
+
+    Column by column: each field of every object set by its slot's descriptor in one C
+    loop, about a third of ``cls(**row)`` per object (100,000 tasks: 0.1 s instead of
+    0.3 s, on the way to answering the first request). That is all the ``__init__`` of
+    the dataclasses here does (they have no __post_init__).
+    """
+    objects = list(map(object.__new__, itertools.repeat(cls, count)))
+    for f in fields(cls):
+        values = columns.get(f.name)
+        if values is None:
+            if f.default is MISSING:
+                raise TypeError(f"{cls.__name__} objects without {f.name}")
+            values = itertools.repeat(f.default)
+        deque(map(getattr(cls, f.name).__set__, objects, values), 0)
+    return objects
+
+
 def _build(cls: type, groups: Iterable[Group], times: Sequence[Any]) -> list:
     """The records of *groups* as *cls* objects, in their order; a time column holds
-    indexes into *times*.
-
-    Column by column: each field of every record set by its slot's descriptor in one C
-    loop, about a third of ``cls(**row)`` per record (0.1 s instead of 0.3 s for 100,000
-    tasks, on the way to answering the first request). That is all the records'
-    ``__init__`` does (they have no __post_init__); a field a group lacks takes its default.
-    """
+    indexes into *times*."""
     built: list[Any] = []
     order: list[int] = []
     for keys, positions, columns in groups:
-        given = dict(zip(keys, columns))
-        objects = list(map(object.__new__, itertools.repeat(cls, len(positions))))
-        for f in fields(cls):
-            column = given.get(f.name)
-            if column is not None:
-                values = map(times.__getitem__, column) if f.type in ("date", "datetime") \
-                    else column
-            elif f.default is not MISSING:
-                values = itertools.repeat(f.default)
-            else:
-                raise TypeError(f"{cls.__name__} records without {f.name}")
-            deque(map(getattr(cls, f.name).__set__, objects, values), 0)
-        built += objects
+        built += build_many(cls, len(positions), {
+            key: map(times.__getitem__, column) if f.type in ("date", "datetime") else column
+            for key, column, f in zip(keys, columns, map(cls.__dataclass_fields__.get, keys))})
         order += positions
     records: list[Any] = [None] * len(built)
     for position, record in zip(order, built):
