@@ -8,6 +8,7 @@ error names the file, the record and the field.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -23,7 +24,7 @@ from importlib import resources
 from itertools import chain, compress, repeat
 from operator import attrgetter, is_, itemgetter
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import yaml
 from yaml.composer import Composer
@@ -238,11 +239,14 @@ def default_dir() -> Path:
     return Path(str(resources.files("mockserver.default_fixtures")))
 
 
-def load_dir(folder: str | Path | None = None, cache_dir: str | Path | None = None) -> Dataset:
+def load_dir(folder: str | Path | None = None, cache_dir: str | Path | None = None,
+             later: Callable[[Callable[[], None]], None] | None = None) -> Dataset:
     """Load and validate a fixtures folder (default: the shipped dataset).
 
     With *cache_dir*, a dataset validated before from the very same bytes (and the same
-    code) is read from the cache instead: the start of ``serve`` at 100,000 tasks.
+    code) is read from the cache instead: the start of ``serve`` at 100,000 tasks. A
+    dataset validated afresh is written there at once, or by the job handed to *later*
+    (``serve`` runs it once it answers).
     """
     path = Path(folder) if folder is not None else default_dir()
     if not path.is_dir():
@@ -258,14 +262,11 @@ def load_dir(folder: str | Path | None = None, cache_dir: str | Path | None = No
     found = cache.read() if cache is not None else None
     if found is not None:
         return found
-    packed = _pack(_parse_files(files, path))
+    dataset = _parse_files(files, path)
     if cache is not None:
-        cache.write(packed)
-    # Rebuilt from the packed form once the parse's objects are gone, the dataset sits
-    # together instead of among its freed garbage: the parser's integers and texts, and
-    # the times made while validating, would keep much of that memory in use (100,000
-    # tasks: about 155 MiB instead of 100, bench/).
-    return _unpack(packed)
+        write = functools.partial(cache.write, dataset)
+        write() if later is None else later(write)
+    return dataset
 
 
 def _parse_files(files: Mapping[str, Path], path: Path) -> Dataset:
@@ -549,8 +550,9 @@ class DatasetCache:
         except (ValueError, EOFError, TypeError, KeyError, IndexError, AttributeError):
             return None  # not what _pack writes: load afresh
 
-    def write(self, packed: bytes) -> None:
-        """Store a packed dataset (best effort: a read-only home only costs the next start)."""
+    def write(self, dataset: Dataset) -> None:
+        """Store *dataset* (best effort: a read-only home only costs the next start)."""
+        packed = _pack(dataset)
         try:
             self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
             if not self._private():
