@@ -214,17 +214,26 @@ class _OdTemporal(_ValueDumped):
         return dump_value
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        return self._load(value, getattr(self.root, "allow_relative", False))
+
+    def load_texts(self, texts: Sequence[Any]) -> list[Any]:
+        """``_deserialize`` of each of *texts*, a fixture's column (the root schema asked
+        once, not per value: a fixture has tens of thousands of distinct times)."""
+        relative = getattr(self.root, "allow_relative", False)
+        return [self._load(text, relative) for text in texts]
+
+    def _load(self, value: Any, relative: bool) -> Any:
         if isinstance(value, str):
-            if getattr(self.root, "allow_relative", False):  # fixtures may say now-3d
+            if relative:  # fixtures may say now-3d
                 found = RelativeTime.parse(value, as_date=self.kind == "date")
                 if found is not None:
                     return found
             if re.fullmatch(self.pattern, value):  # the pattern admits only real dates
-                return self._build([int(n) for n in re.findall(r"[0-9]+", value)])
+                return self.from_text(value)
         raise self.make_error("invalid")
 
-    def _build(self, numbers: list[int]) -> Any:
-        raise NotImplementedError
+    # the value of a text the pattern admits: fromisoformat reads exactly those the same
+    from_text: Callable[[str], Any]
 
 
 class OdDate(_OdTemporal):
@@ -234,8 +243,7 @@ class OdDate(_OdTemporal):
     default_error_messages = {"invalid": f"format must be {DATE_FORMAT}",
                               "null": f"format must be {DATE_FORMAT}"}
 
-    def _build(self, numbers: list[int]) -> date:
-        return date(*numbers)
+    from_text = date.fromisoformat
 
 
 class OdDateTime(_OdTemporal):
@@ -245,8 +253,7 @@ class OdDateTime(_OdTemporal):
     default_error_messages = {"invalid": f"format must be {DATETIME_FORMAT}",
                               "null": f"format must be {DATETIME_FORMAT}"}
 
-    def _build(self, numbers: list[int]) -> datetime:
-        return datetime(*numbers)
+    from_text = datetime.fromisoformat
 
 
 @lru_cache(maxsize=4096)  # every combination of the 12 flags
@@ -580,8 +587,12 @@ class RecordLoader:
         if kinds in ({int}, {str}):  # one memo for the column
             memo = self._memo[name, kinds.pop()]
             new = list(set(raws) - memo.keys())
-            loaded = new if type(field) is OdInteger and field.loads_as_is(new) \
-                else list(map(load, new, repeat(key), repeat(None)))
+            if type(field) is OdInteger and field.loads_as_is(new):
+                loaded = new
+            elif name in (OdDate, OdDateTime):  # see _loading
+                loaded = field.load_texts(new)
+            else:
+                loaded = list(map(load, new, repeat(key), repeat(None)))
             if set(map(type, loaded)) <= {int, str}:
                 # copies rather than the parser's own objects, which sit among its garbage:
                 # kept, they would keep its freed memory in use (100,000 tasks: 155 MiB
