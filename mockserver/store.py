@@ -571,6 +571,8 @@ def build_many(cls: type, count: int, columns: Mapping[str, Iterable[Any]]) -> l
     0.3 s, on the way to answering the first request). That is all the ``__init__`` of
     the dataclasses here does (they have no __post_init__).
     """
+    if hasattr(cls, "__post_init__"):
+        raise TypeError(f"{cls.__name__} has a __post_init__ that build_many would skip")
     objects = list(map(object.__new__, itertools.repeat(cls, count)))
     for f in fields(cls):
         values = columns.get(f.name)
