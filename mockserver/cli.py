@@ -113,7 +113,7 @@ def default_threads(data_dir: str | None) -> int:
 
 
 def _start_later(jobs: list[Callable[[], None]]) -> None:
-    """Run the app's later jobs (writing a dataset validated afresh to the cache: 50 ms at
+    """Run the app's later jobs (writing a dataset validated afresh to the cache: 70 ms at
     100,000 tasks) in a thread, so that the server answers without waiting for them. Not a
     daemon thread: an exit waits for a write in progress."""
     def run() -> None:
