@@ -18,6 +18,9 @@ access_log = logging.getLogger("mockserver.access")
 DEFAULTS: dict[str, Any] = {
     "FIXTURES": None,  # a fixtures folder; None = the default dataset shipped in the package
     "FIXTURE_CACHE": None,  # a folder for validated datasets (mockserver serve: the user's)
+    # write a dataset validated afresh to FIXTURE_CACHE only when the jobs in
+    # app.extensions[LATER] run (mockserver serve: once it answers), not in create_app
+    "FIXTURE_CACHE_LATER": False,
     "KEYS": None,  # a keys file path, or its content as a mapping; None = any key pair
     "STRICT_KEYS": False,  # reject key pairs the keys file does not list
     "LENIENT_CONTENT_TYPE": False,  # accept requests without Content-Type: application/json
@@ -35,6 +38,7 @@ DEFAULTS: dict[str, Any] = {
 HOST_KEYS = ("HTTP_HOST", "SERVER_NAME", "SERVER_PORT", "wsgi.url_scheme", "SCRIPT_NAME",
              "HTTP_CONNECTION", "HTTP_UPGRADE")
 BOUND_HOSTS = 64  # the Host header is the client's to choose: keep only so many
+LATER = "mockserver.later"  # app.extensions key: jobs for whoever serves the app to run later
 
 
 class MockServer(Flask):
@@ -84,9 +88,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # field order is part of the contract
     keys = fixtures.load_keys(app.config["KEYS"], strict=app.config["STRICT_KEYS"])
     journal = persist.FileJournal(app.config["DATA_DIR"]) if app.config["DATA_DIR"] else None
+    later: list[Callable[[], None]] = []
+    app.extensions[LATER] = later
+    dataset = fixtures.load_dir(app.config["FIXTURES"], app.config["FIXTURE_CACHE"],
+                                later.append if app.config["FIXTURE_CACHE_LATER"] else None)
     registry = app.extensions["mockserver"] = Registry(
-        fixtures.load_dir(app.config["FIXTURES"], app.config["FIXTURE_CACHE"]), keys,
-        page_cap=LOCAL_PAGE_CAP if app.config["LOCAL_API"] else PAGE_CAP, journal=journal)
+        dataset, keys, page_cap=LOCAL_PAGE_CAP if app.config["LOCAL_API"] else PAGE_CAP,
+        journal=journal)
     if journal is not None:
         journal.open(registry)  # replays the offices of the last run
     errors.register(app)

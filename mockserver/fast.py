@@ -17,6 +17,7 @@ import os
 import signal
 import socket
 import threading
+from typing import Any, Callable
 
 from flask import Flask
 from granian._granian import SocketHolder
@@ -42,6 +43,7 @@ class GranianServer(MPServer):
         self.listener = listen(host, port)
         self.effective_port: int = self.listener.getsockname()[1]
         self.app = app
+        self.after_start: Callable[[], None] = lambda: None  # run once the worker is forked
         super().__init__(target="mockserver", interface=Interfaces.WSGI, workers=1,
                          blocking_threads=threads, backlog=BACKLOG, log_level=LogLevels.error,
                          log_dictconfig=LOGGING)
@@ -56,6 +58,11 @@ class GranianServer(MPServer):
         # the worker must inherit the built app: fork, whatever the platform's default
         multiprocessing.set_start_method("fork", force=True)
         self.serve(target_loader=self._worker_app, wrap_loader=False)
+
+    def startup(self, spawn_target: Any, target_loader: Any) -> None:
+        """granian's startup (forks the worker), then ``after_start`` in this process."""
+        super().startup(spawn_target, target_loader)
+        self.after_start()
 
     def _worker_app(self) -> Flask:
         """The app, in the worker; which also stops when this process dies, even by SIGKILL

@@ -8,6 +8,7 @@ error names the file, the record and the field.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -20,10 +21,10 @@ from collections.abc import Hashable
 from datetime import date, datetime, timedelta
 from importlib import metadata
 from importlib import resources
-from itertools import chain, repeat
-from operator import itemgetter, methodcaller
+from itertools import chain, compress, repeat
+from operator import attrgetter, is_, itemgetter
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import yaml
 from yaml.composer import Composer
@@ -32,11 +33,12 @@ from yaml.events import (DocumentEndEvent, DocumentStartEvent, ScalarEvent, Sequ
                          SequenceStartEvent, StreamEndEvent)
 from marshmallow import RAISE, Schema, fields
 
-from .schemas import (AppointmentSchema, DefinitionRecordSchema, OdBool, OdDate, OdDateTime,
-                      OdEnum, OdSchema, OdString, PatientSchema, RecordLoader, TaskListSchema,
-                      TaskSchema, UserodSchema, group_by_fields)
-from .store import (DEFAULT_VERSION, PERMISSIONS, TASK_PRIORITIES, ApiError, Dataset,
-                    KeyPolicy, Office, RelativeTime, parse_version, primary_key, RECORD_TYPES)
+from .schemas import (AppointmentSchema, DefinitionRecordSchema, OdBool, OdEnum, OdSchema,
+                      OdString, PatientSchema, RecordLoader, TaskListSchema, TaskSchema,
+                      UserodSchema, group_by_fields)
+from .store import (DEFAULT_VERSION, PERMISSIONS, TASK_PRIORITIES, ApiError, Dataset, Group,
+                    KeyPolicy, Office, RelativeTime, build_many, parse_version, primary_key,
+                    rows_of, RECORD_TYPES, TIME_FIELDS)
 
 RECORD_SCHEMAS: dict[str, type[Schema]] = {
     "tasks": TaskSchema,
@@ -237,11 +239,14 @@ def default_dir() -> Path:
     return Path(str(resources.files("mockserver.default_fixtures")))
 
 
-def load_dir(folder: str | Path | None = None, cache_dir: str | Path | None = None) -> Dataset:
+def load_dir(folder: str | Path | None = None, cache_dir: str | Path | None = None,
+             later: Callable[[Callable[[], None]], None] | None = None) -> Dataset:
     """Load and validate a fixtures folder (default: the shipped dataset).
 
     With *cache_dir*, a dataset validated before from the very same bytes (and the same
-    code) is read from the cache instead: the start of ``serve`` at 100,000 tasks.
+    code) is read from the cache instead: the start of ``serve`` at 100,000 tasks. A
+    dataset validated afresh is written there at once, or by the job handed to *later*
+    (``serve`` runs it once it answers).
     """
     path = Path(folder) if folder is not None else default_dir()
     if not path.is_dir():
@@ -257,13 +262,11 @@ def load_dir(folder: str | Path | None = None, cache_dir: str | Path | None = No
     found = cache.read() if cache is not None else None
     if found is not None:
         return found
-    packed = _pack(_parse_files(files, path))
+    dataset = _parse_files(files, path)
     if cache is not None:
-        cache.write(packed)
-    # Rebuilt from the packed form once the parse's objects are gone, the records sit
-    # together instead of among its freed garbage: 134 MiB at 100,000 tasks. A copy of the
-    # records would keep the parser's integers there: 210 MiB after YAML (bench/).
-    return _unpack(packed)
+        write = functools.partial(cache.write, dataset)
+        write() if later is None else later(write)
+    return dataset
 
 
 def _parse_files(files: Mapping[str, Path], path: Path) -> Dataset:
@@ -295,30 +298,56 @@ def parse_documents(documents: Mapping[str, Any], origin: str = "") -> Dataset:
     if extra:
         raise FixtureError(f"{origin or 'state'}: unknown resource {sorted(extra)[0]!r}; "
                            f"expected {', '.join([*RECORD_SCHEMAS, OFFICE])}")
-    records: dict[str, tuple[dict[str, Any], ...]] = {}
+    records: dict[str, tuple[Group, ...]] = {}
     for kind, schema in RECORD_SCHEMAS.items():
         rows = documents.get(kind) or []
         if not isinstance(rows, list):
             raise FixtureError(f"{_where(origin, kind)}: must be a list of records")
         loader, key = RecordLoader(_record_loader(schema)), primary_key(RECORD_TYPES[kind])
-        loaded = loader.load_all(rows)
-        if loaded is None or not _keys_unique(loaded, key):
-            loaded = _load_each(loader, rows, key, origin, kind)  # the error names the record
-        for values in loaded:
-            if "userGroupNums" in values:
-                values["userGroupNums"] = tuple(values["userGroupNums"])
-        records[kind] = tuple(loaded)
+        groups = loader.load_all(rows)
+        if groups is None or not _keys_unique(groups, key):
+            # the error names the record
+            groups = _columns(_load_each(loader, rows, key, origin, kind))
+        for keys, _, columns in groups:
+            if "userGroupNums" in keys:
+                at = keys.index("userGroupNums")
+                columns[at] = list(map(tuple, columns[at]))
+        records[kind] = tuple(groups)
     _check_references(records, origin)
     version = _office_settings(documents.get(OFFICE), origin)
-    relative = any(RelativeTime in set(map(type, chain.from_iterable(map(dict.values, rows))))
-                   for rows in records.values())
-    return Dataset(records, version, relative)
+    indexed, times = _index_times(records)
+    return Dataset(indexed, version, times)
 
 
-def _keys_unique(rows: list[dict[str, Any]], key: str) -> bool:
-    """Whether every row has its primary *key*, each a different one."""
-    keys = [row.get(key) for row in rows]
-    return None not in keys and len(set(keys)) == len(keys)
+def _index_times(records: Mapping[str, tuple[Group, ...]]) -> tuple[dict[str, tuple[Group, ...]],
+                                                                    tuple[Any, ...]]:
+    """*records* with each time as an index into the distinct times, and those times
+    (Dataset's form): relative ones first, then datetimes, then dates, as _encode_times
+    keeps them."""
+    times: dict[int, Any] = {}  # id -> time: records share each RelativeTime (a slow hash)
+    for kind, groups in records.items():
+        for keys, _, columns in groups:
+            for key, column in zip(keys, columns):
+                if key in TIME_FIELDS[kind]:
+                    times.update(zip(map(id, column), column))
+    kinds = list(map(type, times.values()))  # grouped in C-level passes, not sorted by a key
+    distinct = [*chain.from_iterable(compress(times.values(), map(is_, kinds, repeat(kind)))
+                                     for kind in (RelativeTime, datetime, date))]
+    index = dict(zip(map(id, distinct), range(len(distinct))))
+    return {kind: tuple((keys, positions, [
+        list(map(index.__getitem__, map(id, column))) if key in TIME_FIELDS[kind] else column
+        for key, column in zip(keys, columns)]) for keys, positions, columns in groups)
+        for kind, groups in records.items()}, tuple(distinct)
+
+
+def _keys_unique(groups: Iterable[Group], key: str) -> bool:
+    """Whether every record of *groups* has its primary *key*, each a different one."""
+    keys = []
+    for names, _, columns in groups:
+        if key not in names:
+            return False
+        keys += columns[names.index(key)]
+    return len(set(keys)) == len(keys)
 
 
 def _load_each(loader: RecordLoader, rows: list[Any], key: str, origin: str,
@@ -360,11 +389,12 @@ def _office_settings(settings: Any, origin: str) -> str:
     return version
 
 
-def _check_references(records: Mapping[str, tuple[dict[str, Any], ...]], origin: str) -> None:
+def _check_references(records: Mapping[str, tuple[Group, ...]], origin: str) -> None:
     """Every foreign key of the dataset must resolve, as in a real database."""
-    keys = {kind: set(map(itemgetter(primary_key(RECORD_TYPES[kind])), rows))
-            for kind, rows in records.items()}
-    priorities = {row["DefNum"] for row in records["definitions"]
+    keys = {kind: set(chain.from_iterable(columns[names.index(primary_key(RECORD_TYPES[kind]))]
+                                          for names, _, columns in groups))
+            for kind, groups in records.items()}
+    priorities = {row["DefNum"] for row in rows_of(records["definitions"])
                   if row.get("Category") == TASK_PRIORITIES} | {0}
     tasklists, userods, patients = (keys[kind] | {0} for kind in ("tasklists", "userods",
                                                                    "patients"))
@@ -380,24 +410,27 @@ def _check_references(records: Mapping[str, tuple[dict[str, Any], ...]], origin:
         "definitions": [("Category", (), lambda r: "Category" in r)],
     }
     for kind, checks in rules.items():
-        rows = records[kind]
         # each distinct combination of the values a check reads, once: 100,000 tasks have
         # a few thousand
-        if all(all(map(ok, _parts(rows, (name, *reads)))) for name, reads, ok in checks):
+        if all(all(map(ok, _parts(records[kind], (name, *reads)))) for name, reads, ok in checks):
             continue
-        for index, row in enumerate(rows, 1):
+        for index, row in enumerate(rows_of(records[kind]), 1):
             for name, _, ok in checks:
                 if not ok(row):
                     raise FixtureError(f"{_where(origin, kind, index, row)}: "
                                        f"{name} {row.get(name, '(missing)')} does not resolve.")
 
 
-def _parts(rows: Iterable[dict[str, Any]], names: tuple[str, ...]) -> list[dict[str, Any]]:
-    """The distinct parts of *rows* made of the fields *names* (those they have)."""
-    absent = object()
-    columns = [map(methodcaller("get", name, absent), rows) for name in names]
-    return [{name: value for name, value in zip(names, values) if value is not absent}
-            for values in set(zip(*columns))]
+def _parts(groups: Iterable[Group], names: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The distinct parts of the records of *groups* made of the fields *names* (those
+    they have)."""
+    parts = []
+    for keys, positions, columns in groups:
+        present = [name for name in names if name in keys]
+        values = set(zip(*(columns[keys.index(name)] for name in present))) if present \
+            else {()} if positions else set()
+        parts += (dict(zip(present, each)) for each in values)
+    return parts
 
 
 # --- the validated-dataset cache ------------------------------------------------------
@@ -408,56 +441,46 @@ def default_cache_dir() -> Path:
     return Path(base) / "opendental-tasks-mock"
 
 
-_CACHE_MAGIC = b"opendental-tasks-mock dataset cache 2\n"
+_CACHE_MAGIC = b"opendental-tasks-mock dataset cache 4\n"
 CACHE_ENTRIES = 8  # datasets kept (about 7 MB each at 100,000 tasks)
 _CODE = ("fixtures.py", "schemas.py", "store.py")  # modules that decide what a record is
-_TEMPORAL = {kind: frozenset(f.attribute or name for name, f in schema().fields.items()
-                             if isinstance(f, (OdDate, OdDateTime)))
-             for kind, schema in RECORD_SCHEMAS.items()}
+
+
+_STAMP = ("year", "month", "day", "hour", "minute", "second", "microsecond")
 
 
 def _encode_times(values: Iterable[Any]) -> tuple[list, list, list]:
-    """Distinct times as builtins (marshal knows no others): RelativeTimes, datetimes, dates."""
+    """Distinct times as builtins (marshal knows no others), column-wise (a list of ints
+    loads 4 times faster than tuples): RelativeTimes' days, seconds and as_date,
+    datetimes' parts, dates' ordinals."""
     relative, stamps, days = [], [], []
     for value in values:
-        if isinstance(value, RelativeTime):
-            relative.append((value.delta.days, value.delta.seconds, value.as_date))
-        elif isinstance(value, datetime):
-            stamps.append((value.year, value.month, value.day, value.hour, value.minute,
-                           value.second, value.microsecond))
-        else:
-            days.append(value.toordinal())
-    return relative, stamps, days
+        (relative if isinstance(value, RelativeTime) else
+         stamps if isinstance(value, datetime) else days).append(value)
+    deltas = list(map(attrgetter("delta"), relative))
+    return ([*(list(map(attrgetter(part), deltas)) for part in ("days", "seconds")),
+             list(map(attrgetter("as_date"), relative))],
+            [list(map(attrgetter(part), stamps)) for part in _STAMP],
+            list(map(date.toordinal, days)))
 
 
 def _decode_times(relative: list, stamps: list, days: list) -> list:
-    return [*(RelativeTime(timedelta(d, s), as_date) for d, s, as_date in relative),
-            *(datetime(*parts) for parts in stamps), *map(date.fromordinal, days)]
+    days_of, seconds_of, as_date = relative
+    if len({len(days_of), len(seconds_of), len(as_date)}) != 1 or len(set(map(len, stamps))) != 1:
+        raise ValueError("times of another shape")
+    return [*build_many(RelativeTime, len(as_date), {"delta": map(timedelta, days_of, seconds_of),
+                                                     "as_date": as_date}),
+            *map(datetime, *stamps), *map(date.fromordinal, days)]
 
 
 def _pack(dataset: Dataset) -> bytes:
-    """*dataset* as marshal data of builtins: per kind, each group of records with the same
-    fields as (fields, positions, columns), a time as its index in one list of each time."""
-    records = {kind: _columns(rows) for kind, rows in dataset.records.items()}
-    times: dict[int, Any] = {}  # id -> time: records share each RelativeTime (a slow hash)
-    for kind, groups in records.items():
-        for keys, _, columns in groups:
-            for key, column in zip(keys, columns):
-                if key in _TEMPORAL[kind]:
-                    times.update(zip(map(id, column), column))
-    distinct = sorted(times.values(), key=lambda v: (not isinstance(v, RelativeTime),
-                                                     not isinstance(v, datetime)))
-    index = dict(zip(map(id, distinct), range(len(distinct))))  # _encode_times's order
-    for kind, groups in records.items():
-        for keys, _, columns in groups:
-            columns[:] = [list(map(index.__getitem__, map(id, column))) if key in _TEMPORAL[kind]
-                          else column for key, column in zip(keys, columns)]
-    return marshal.dumps({"version": dataset.version, "relative": dataset.relative,
-                          "records": records, "times": _encode_times(distinct)})
+    """*dataset* as marshal data of builtins."""
+    return marshal.dumps({"version": dataset.version, "records": dict(dataset.records),
+                          "times": _encode_times(dataset.times)})
 
 
-def _columns(rows: tuple[Mapping[str, Any], ...]) -> list[tuple[tuple[str, ...], list[int], list]]:
-    """*rows* as groups of the records with the same fields: (fields, positions, columns)."""
+def _columns(rows: list[dict[str, Any]]) -> list[Group]:
+    """*rows* as groups of the records with the same fields (store.Group)."""
     groups = []
     for keys, positions in group_by_fields(rows).items():
         members = list(map(rows.__getitem__, positions))
@@ -468,19 +491,20 @@ def _columns(rows: tuple[Mapping[str, Any], ...]) -> list[tuple[tuple[str, ...],
 def _unpack(packed: bytes) -> Dataset:
     """The Dataset of ``_pack``; ValueError, TypeError... for data of another shape."""
     content = marshal.loads(packed)
-    times = _decode_times(*content["times"])
-    records = {}
+    times = tuple(_decode_times(*content["times"]))
     for kind, groups in content["records"].items():
-        rows: list[Any] = [None] * sum(len(positions) for _, positions, _ in groups)
+        cls = RECORD_TYPES[kind]
+        if sorted(chain.from_iterable(positions for _, positions, _ in groups)) \
+                != list(range(sum(len(positions) for _, positions, _ in groups))):
+            raise ValueError("a record is missing, or given twice")
         for keys, positions, columns in groups:
-            columns = [list(map(times.__getitem__, column)) if key in _TEMPORAL[kind] else column
-                       for key, column in zip(keys, columns)]
-            for position, row in zip(positions, map(dict, map(zip, repeat(keys), zip(*columns)))):
-                rows[position] = row
-        if None in rows:
-            raise ValueError("a record is missing")
-        records[kind] = tuple(rows)
-    return Dataset(records, content["version"], content["relative"])
+            if len(keys) != len(columns) or set(keys) - cls.__dataclass_fields__.keys() \
+                    or primary_key(cls) not in keys \
+                    or any(len(column) != len(positions) for column in columns) \
+                    or not all(min(column, default=0) >= 0 and max(column, default=0) < len(times)
+                               for key, column in zip(keys, columns) if key in TIME_FIELDS[kind]):
+                raise ValueError("records of another shape")
+    return Dataset(content["records"], content["version"], times)
 
 
 class DatasetCache:
@@ -526,8 +550,9 @@ class DatasetCache:
         except (ValueError, EOFError, TypeError, KeyError, IndexError, AttributeError):
             return None  # not what _pack writes: load afresh
 
-    def write(self, packed: bytes) -> None:
-        """Store a packed dataset (best effort: a read-only home only costs the next start)."""
+    def write(self, dataset: Dataset) -> None:
+        """Store *dataset* (best effort: a read-only home only costs the next start)."""
+        packed = _pack(dataset)
         try:
             self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
             if not self._private():

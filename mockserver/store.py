@@ -14,11 +14,11 @@ import functools
 import itertools
 import re
 import threading
-from collections import defaultdict
-from dataclasses import dataclass, field, fields
+from collections import defaultdict, deque
+from dataclasses import MISSING, dataclass, field, fields
 from operator import attrgetter, itemgetter
 from datetime import date, datetime, timedelta
-from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, TypeVar
+from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence, TypeVar
 
 UNSET_DATE = date(1, 1, 1)
 UNSET_DATETIME = datetime(1, 1, 1)
@@ -451,10 +451,12 @@ class TaskTable:
             for value, num in zip(map(attrgetter(name), ordered), self._rows):
                 column[value].append(num)
             self._index[name] = defaultdict(SortedNums, {k: SortedNums(v) for k, v in column.items()})
-        # sorted once here rather than by insort per task
-        pairs = sorted(zip(map(attrgetter("DateTimeOriginal"), ordered), self._rows))
-        self._original_times = [when for when, _ in pairs]
-        self._original_nums = [num for _, num in pairs]
+        # sorted once here rather than by insort per task; positions sorted by time (stable:
+        # equal times stay in TaskNum order) rather than (time, TaskNum) pairs, a third faster
+        times, nums = list(map(attrgetter("DateTimeOriginal"), ordered)), list(self._rows)
+        by_time = sorted(range(len(times)), key=times.__getitem__)
+        self._original_times = list(map(times.__getitem__, by_time))
+        self._original_nums = list(map(nums.__getitem__, by_time))
 
     def copy(self) -> "TaskTable":
         """An independent table sharing the (immutable) task records."""
@@ -541,30 +543,99 @@ class TaskTable:
 
 # --- datasets and offices -------------------------------------------------------------
 
+# A kind's records as groups of the records with the same fields: (fields, positions,
+# columns), the positions of the group's records in the kind's order and one column per field
+Group = tuple[tuple[str, ...], list[int], list[list[Any]]]
+# kind -> the fields holding a date or a datetime
+TIME_FIELDS = {kind: frozenset(f.name for f in fields(cls) if f.type in ("date", "datetime"))
+               for kind, cls in RECORD_TYPES.items()}
+
+
+def rows_of(groups: Iterable[Group]) -> list[dict[str, Any]]:
+    """The records of *groups* as dicts, in their order."""
+    groups = list(groups)
+    rows: list[Any] = [None] * sum(len(positions) for _, positions, _ in groups)
+    for keys, positions, columns in groups:
+        values = zip(*columns) if columns else itertools.repeat(())
+        for position, row in zip(positions, map(dict, map(zip, itertools.repeat(keys), values))):
+            rows[position] = row
+    return rows
+
+
+def build_many(cls: type, count: int, columns: Mapping[str, Iterable[Any]]) -> list:
+    """*count* objects of the frozen, slotted dataclass *cls*, a field's values from its
+    column in *columns*, else its default.
+
+    Column by column: each field of every object set by its slot's descriptor in one C
+    loop, about a third of ``cls(**row)`` per object (100,000 tasks: 0.1 s instead of
+    0.3 s, on the way to answering the first request). That is all the ``__init__`` of
+    the dataclasses here does (they have no __post_init__).
+    """
+    if hasattr(cls, "__post_init__"):
+        raise TypeError(f"{cls.__name__} has a __post_init__ that build_many would skip")
+    objects = list(map(object.__new__, itertools.repeat(cls, count)))
+    for f in fields(cls):
+        values = columns.get(f.name)
+        if values is None:
+            if f.default is MISSING:
+                raise TypeError(f"{cls.__name__} objects without {f.name}")
+            values = itertools.repeat(f.default)
+        deque(map(getattr(cls, f.name).__set__, objects, values), 0)
+    return objects
+
+
+def _build(cls: type, groups: Iterable[Group], times: Sequence[Any]) -> list:
+    """The records of *groups* as *cls* objects, in their order; a time column holds
+    indexes into *times*."""
+    built: list[Any] = []
+    order: list[int] = []
+    for keys, positions, columns in groups:
+        built += build_many(cls, len(positions), {
+            key: map(times.__getitem__, column) if f.type in ("date", "datetime") else column
+            for key, column, f in zip(keys, columns, map(cls.__dataclass_fields__.get, keys))})
+        order += positions
+    records: list[Any] = [None] * len(built)
+    for position, record in zip(order, built):
+        records[position] = record
+    return records
+
+
 @dataclass(frozen=True)
 class Dataset:
-    """Validated fixture records; timestamps may be RelativeTime until an office resolves them."""
+    """Validated fixture records; timestamps may be RelativeTime until an office resolves them.
 
-    records: Mapping[str, tuple[Mapping[str, Any], ...]]
+    Per kind, the records are column-wise groups (Group), and a time column holds indexes
+    into ``times``, the dataset's distinct times: as fixtures validate records and the
+    dataset cache stores them, with no dict per record (100,000 tasks: tens of MiB less),
+    and each relative time resolved once per office.
+    """
+
+    records: Mapping[str, tuple[Group, ...]]
     version: str = DEFAULT_VERSION
-    relative: bool = False  # any RelativeTime inside
+    times: tuple[RelativeTime | datetime | date, ...] = ()
+    relative: bool = field(init=False, compare=False)  # any RelativeTime: offices resolve anew
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "relative", any(type(t) is RelativeTime for t in self.times))
+
+    def count(self, kind: str) -> int:
+        """How many records of *kind* there are."""
+        return sum(len(positions) for _, positions, _ in self.records.get(kind, ()))
+
+    def rows(self, kind: str) -> list[dict[str, Any]]:
+        """The records of *kind* as dicts of field to value, in their order."""
+        times = TIME_FIELDS[kind]
+        return rows_of((keys, positions, [list(map(self.times.__getitem__, column))
+                                          if key in times else column
+                                          for key, column in zip(keys, columns)])
+                       for keys, positions, columns in self.records.get(kind, ()))
 
     def materialize(self, now: datetime) -> dict[str, Any]:
         """Records as objects at office time *now*: kind -> {key: record}; tasks as a TaskTable."""
+        times = [t.resolve(now) if type(t) is RelativeTime else t for t in self.times]
         tables: dict[str, Any] = {}
-        resolved: dict[int, date | datetime] = {}  # id(RelativeTime) -> value: each time once
         for kind, cls in RECORD_TYPES.items():
-            times = [f.name for f in fields(cls) if f.type in ("date", "datetime")]
-            records = []
-            for row in self.records.get(kind, ()):
-                if self.relative:
-                    row = dict(row)
-                    for name in times:
-                        value = row.get(name)
-                        if type(value) is RelativeTime:
-                            row[name] = resolved.get(id(value)) \
-                                or resolved.setdefault(id(value), value.resolve(now))
-                records.append(cls(**row))
+            records = _build(cls, self.records.get(kind, ()), times)
             if kind == "tasks":
                 tables[kind] = TaskTable(records)
             else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from datetime import datetime, timedelta
+from operator import attrgetter
 
 import pytest
 import yaml
@@ -30,7 +31,8 @@ from mockserver.schemas import (DATE_FORMAT, DATETIME_FORMAT, ISO_FORMATTERS, De
                                 UserodSchema, _load_plan, compile_format, dump, dump_json, load,
                                 load_query)
 from mockserver.store import (MAX_ID, TASK_STATUSES, BadRequest, Definition, RelativeTime,
-                              ReminderType, Task, TaskList, Userod, evolve)
+                              RECORD_TYPES, ReminderType, Task, TaskList, Userod, build_many,
+                              evolve, primary_key, rows_of)
 
 from conftest import fixture_dir
 
@@ -365,6 +367,12 @@ ODD_VALUES = [0, 1, -1, 2**63 - 1, 2**63, 1.5, True, False, None, "", "x", " 1",
               "true", "false", "True", "Weekly, Monday", "Weekly,Funday", "NoReminder", "0"]
 
 
+def load_rows(loader, records):
+    """RecordLoader.load_all's records as dicts, or None."""
+    groups = loader.load_all(records)
+    return None if groups is None else rows_of(groups)
+
+
 def outcome(load, record):
     try:
         return "ok", load(record)
@@ -393,15 +401,15 @@ def test_fixture_record_loader_gives_what_marshmallow_gives(kind, generated):
         if got[0] == "ok":
             assert list(got[1]) == list(expected[1])  # the same field order too
         # a column at a time: the same records, or None when one would not load
-        together = RecordLoader(schema).load_all([valid[0], record, valid[-1]])
+        together = load_rows(RecordLoader(schema), [valid[0], record, valid[-1]])
         if expected[0] == "ok":
             assert together[1] == expected[1] and list(together[1]) == list(expected[1])
         else:
             assert together is None, record
-    everything = fast.load_all(valid)
+    everything = load_rows(fast, valid)
     assert everything == [schema.load(r, unknown=RAISE) for r in valid]
     assert [list(r) for r in everything] == [list(schema.load(r, unknown=RAISE)) for r in valid]
-    assert fast.load_all([*valid, "text"]) is None and fast.load_all([]) == []
+    assert fast.load_all([*valid, "text"]) is None and load_rows(fast, []) == []
 
 
 def test_fixture_record_loader_makes_equal_values_one_object():
@@ -409,7 +417,7 @@ def test_fixture_record_loader_makes_equal_values_one_object():
     rows = [json.loads('{"TaskNum": %d, "TaskListNum": 123456, "Descript": "same"}' % n)
             for n in (1, 2)]
     assert rows[0]["TaskListNum"] is not rows[1]["TaskListNum"]  # as a parser makes them
-    first, second = RecordLoader(schema).load_all(rows)
+    first, second = load_rows(RecordLoader(schema), rows)
     assert first["TaskListNum"] is second["TaskListNum"] and first["Descript"] is second["Descript"]
 
 
@@ -542,3 +550,35 @@ def test_updateTask_evolve_equals_dataclasses_replace(task, changes):
 def test_updateTask_evolve_refuses_unknown_fields():
     with pytest.raises(KeyError):
         evolve(Task(TaskNum=1), {"Nope": 1})
+
+
+# --- store.build_many (the seed's records) against the records' classes ---------------
+
+@pytest.mark.parametrize("source", ["default", "generated"])
+def test_seed_records_built_a_field_at_a_time_equal_their_class_calls(source, generated):
+    dataset = load_dir(default_dir() if source == "default" else generated)
+    now = datetime(2026, 1, 2, 3, 4, 5)
+    tables = dataset.materialize(now)
+    for kind, cls in RECORD_TYPES.items():
+        expected = [cls(**{name: value.resolve(now) if isinstance(value, RelativeTime) else value
+                           for name, value in row.items()}) for row in dataset.rows(kind)]
+        built = list(tables[kind]) if kind == "tasks" else list(tables[kind].values())
+        key = primary_key(cls)
+        assert sorted(built, key=attrgetter(key)) == sorted(expected, key=attrgetter(key))
+        assert all(type(record) is cls for record in built)
+
+
+def test_build_many_refuses_what_the_class_would_refuse_or_do_more():
+    assert build_many(Task, 2, {"TaskNum": [1, 2]}) == [Task(1), Task(2)]
+    with pytest.raises(TypeError, match="without TaskNum"):
+        build_many(Task, 1, {"Descript": ["x"]})
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Checked:
+        value: int = 0
+
+        def __post_init__(self):
+            raise ValueError
+
+    with pytest.raises(TypeError, match="__post_init__"):
+        build_many(Checked, 1, {})

@@ -6,12 +6,15 @@ import gc
 import hashlib
 import marshal
 import stat
+import time
 
 import pytest
 from click.testing import CliRunner
 
 from conftest import fixture_dir, make_app
+from liveserver import SERVERS, LiveServer
 from mockserver import fixtures
+from mockserver.app import LATER
 from mockserver.cli import main
 from mockserver.fixtures import DatasetCache, FixtureError, default_cache_dir, load_dir
 from mockserver.store import Clock
@@ -47,6 +50,9 @@ def folder(tmp_path):
 
 def cache_files(cache):
     return list(cache.glob("*.marshal"))
+
+
+WAIT = 20  # seconds: upper bound of a wait on the subprocess, never a measurement
 
 
 def test_hit_is_the_same_dataset_without_parsing(tmp_path, folder, parses):
@@ -205,3 +211,37 @@ def test_only_the_latest_datasets_are_kept(tmp_path, monkeypatch):
         load_dir(fixture_dir(tmp_path / str(n)), cache)
         entries.append({f.name for f in cache_files(cache)} - set().union(*entries))
     assert {f.name for f in cache_files(cache)} == entries[1] | entries[2]
+
+
+def test_a_write_handed_to_later_happens_only_when_run(tmp_path, folder, parses):
+    cache, jobs = tmp_path / "cache", []
+    fresh = load_dir(folder, cache, later=jobs.append)
+    assert len(jobs) == 1 and cache_files(cache) == []
+    jobs[0]()
+    parses.clear()
+    assert load_dir(folder, cache, later=jobs.append) == fresh
+    assert parses == [] and len(jobs) == 1  # a hit: nothing to write
+
+
+def test_app_hands_the_write_to_its_later_jobs_when_configured(tmp_path, folder):
+    cache = tmp_path / "cache"
+    app = make_app({"FIXTURES": str(folder), "FIXTURE_CACHE": str(cache),
+                    "FIXTURE_CACHE_LATER": True})
+    (job,) = app.extensions[LATER]
+    assert cache_files(cache) == []
+    job()
+    assert len(cache_files(cache)) == 1
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+def test_serve_writes_the_cache_once_it_answers(tmp_path, folder, monkeypatch, kind):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "home"))
+    entry = DatasetCache(default_cache_dir(), folder.resolve(), fixtures_of(folder))
+    with LiveServer("--server", kind, "--fixtures", str(folder)) as server, \
+            server.session() as session:
+        assert session.get(f"{server.api}/tasks/1").status_code == 200
+        deadline = time.monotonic() + WAIT
+        while entry.read() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert entry.read() == load_dir(folder)
+        assert server.stop() == 0

@@ -28,7 +28,7 @@ def test_generate_fixtures_writes_a_valid_deterministic_dataset(tmp_path):
     assert (first / "tasks.yaml").read_bytes() != (other / "tasks.yaml").read_bytes()
     result = CliRunner().invoke(main, ["check-fixtures", str(first)])
     assert result.exit_code == 0 and "500 tasks, 4 tasklists" in result.output
-    tasks = load_dir(first).records["tasks"]
+    tasks = load_dir(first).rows("tasks")
     assert {t["ObjectType"] for t in tasks if "ObjectType" in t} == {"Patient", "Appointment"}
     assert len({t["TaskStatus"] for t in tasks}) == 3
 
