@@ -15,8 +15,8 @@ from werkzeug.http import parse_options_header
 
 from .schemas import (DefinitionQuery, DefinitionSchema, FormatQuery, TaskCreateSchema,
                       TaskListQuery, TaskListSchema, TaskNumPath, TaskQuery, TaskSchema,
-                      TaskUpdateSchema, UserodQuery, UserodSchema, dump_json, load, load_query,
-                      parse_json_object, split_formats)
+                      TaskUpdateSchema, UserodQuery, UserodSchema, dump_json, load, load_path,
+                      load_query, parse_json_object, split_formats)
 from .store import ALL_OTHERS, READ_ALL, BadRequest, Office, Registry, Unauthorized
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -87,7 +87,7 @@ def respond_list(query: type, schema: type, lister: Callable[..., list]) -> Resp
 
 
 def _task_num(raw: str) -> int:
-    return load_query(TaskNumPath, {"TaskNum": raw})["TaskNum"]
+    return load_path(TaskNumPath, "TaskNum", raw)
 
 
 def query_args() -> dict[str, str]:

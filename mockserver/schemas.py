@@ -136,13 +136,31 @@ class QueryInteger(fields.Integer):
 
     def __init__(self, minimum: int = 0, **kwargs: Any):
         error = INVALID if minimum == 0 else f"must be an integer of at least {minimum}."
-        super().__init__(validate=Range(min=minimum, max=MAX_ID, error=error), **kwargs)
+        self._range = Range(min=minimum, max=MAX_ID, error=error)
+        super().__init__(validate=self._range, **kwargs)
         self.error_messages["invalid"] = error
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> int:
         if not isinstance(value, str) or not re.fullmatch(r"[0-9]{1,25}", value):
             raise self.make_error("invalid")
         return int(value)
+
+    def quick(self) -> Callable[[str], int | None] | None:
+        """``deserialize`` of a text as one function without marshmallow's machinery: the
+        integer for digits in range, None for anything else (deserialize then gives the
+        error); None when this field loads more than that (a subclass, other validators)."""
+        if type(self)._deserialize is not QueryInteger._deserialize or \
+                type(self)._validate is not fields.Field._validate or self.validators != [self._range]:
+            return None
+        low = self._range.min
+
+        def load_digits(text: str) -> int | None:
+            # isdigit alone admits other scripts' digits; the regex above only ASCII ones
+            if 0 < len(text) <= 25 and text.isascii() and text.isdigit() \
+                    and low <= (number := int(text)) <= MAX_ID:
+                return number
+            return None
+        return load_digits
 
 
 class OdString(fields.String):
@@ -523,6 +541,26 @@ def load_query(schema: type[Schema], args: Mapping[str, str]) -> dict[str, Any]:
     return dict(_load_query(schema, tuple(args.items())))
 
 
+def load_path(schema: type[Schema], name: str, text: str) -> Any:
+    """``load_query(schema, {name: text})[name]``: a path's one parameter. An integer in
+    range loads without a memo (a random TaskNum among 100,000 misses any: 0.4 us instead
+    of 3); anything else, an error included, through ``load_query``."""
+    quick = _quick(schema, name)
+    value = None if quick is None else quick(text)
+    return value if value is not None else load_query(schema, {name: text})[name]
+
+
+@lru_cache(maxsize=None)
+def _quick(schema: type[Schema], name: str) -> Callable[[str], Any] | None:
+    # only where loading {name: text} is the field's own load alone (no schema hooks)
+    field = _instance(schema).fields.get(name)
+    if _plan(schema) is None or not isinstance(field, QueryInteger) or \
+            (field.data_key or name) != name or (field.attribute or name) != name or \
+            len(_instance(schema).load_fields) != 1:
+        return None
+    return field.quick()
+
+
 @lru_cache(maxsize=4096)
 def _load_query(schema: type[Schema], items: tuple[tuple[str, str], ...]) -> dict[str, Any]:
     # an error is raised each time, never cached; and beyond 4096 (a random TaskNum among
@@ -691,7 +729,9 @@ def dump(schema: type[Schema], obj: Any, formats: Mapping[str, Any] | None = Non
 
 # Flask's own JSON dialect (DefaultJSONProvider, not in debug): compact, ASCII-only
 _ENCODER = json.JSONEncoder(separators=(",", ":"))
-TEXT_CACHE_SIZE = 20_000  # records; about 12 MiB of JSON text at most
+# records: about 1.4 MiB of JSON text. More costs a miss more than its hits save: at
+# 100,000 tasks, where a random task is seldom kept, 20,000 made each miss 4 us dearer
+TEXT_CACHE_SIZE = 2048
 _TEXT_CACHE: dict[tuple[Schema, int], tuple[Any, str]] = {}
 
 
@@ -717,10 +757,10 @@ def _record_json(dumper: Schema, obj: Any) -> str:
     hit = _TEXT_CACHE.get(key)
     if hit is not None and hit[0] is obj:  # only records are kept
         return hit[1]
-    compiled = _compiled(dumper, type(obj))
+    compiled = _compiled_text(dumper, type(obj))
     if compiled is None:
         return _ENCODER.encode(dumper.dump(obj))
-    text = _ENCODER.encode(compiled(obj))
+    text = compiled(obj)
     if len(_TEXT_CACHE) >= TEXT_CACHE_SIZE:
         _TEXT_CACHE.clear()  # crude but O(1); a bounded memo, not a store
     _TEXT_CACHE[key] = (obj, text)
@@ -760,19 +800,67 @@ def _compiled(dumper: Schema, kind: type) -> Callable[[Any], dict[str, Any]] | N
     3 us instead of 8); None unless *kind* is a frozen dataclass (the store's records) and
     the schema is plain.
 
-    Dumping is most of the CPU of a response that is not in the text cache (bench/): this
-    is Schema._serialize's walk written out as one dict display, Python source built from
-    the schema's fields (keys and names as repr() literals, attributes as checked
-    identifiers). A value is read as an attribute when it is an init field of the record
-    (always set, and a frozen record cannot lose it); other fields go through their own
-    ``serialize`` and are left out when that gives ``missing``, as marshmallow does.
+    This is Schema._serialize's walk written out as one dict display (``_field_values``).
+    Fields that are not init fields of the record are left out when they give ``missing``,
+    as marshmallow does.
+    """
+    found = _field_values(dumper, kind)
+    if found is None:
+        return None
+    scope, values, optional = found
+    entries = [f"{key!r}: {value}" for key, value in values]
+    source = ["def dump(obj):", f"    record = {{{', '.join(entries)}}}"]
+    for key in optional:
+        source += [f"    if record[{key!r}] is missing:", f"        del record[{key!r}]"]
+    source.append("    return record")
+    return _define(source, scope)
+
+
+@lru_cache(maxsize=1024)  # bounded: _formatted makes new dumpers for new formats
+def _compiled_text(dumper: Schema, kind: type) -> Callable[[Any], str] | None:
+    """``_compiled`` as JSON text, the way ``_ENCODER`` writes its dict (a Task in about 5 us
+    instead of 10: a random task among 100,000 is seldom in the text cache); None where
+    ``_compiled`` is None.
+
+    Each value is written by ``encode_basestring_ascii`` when it is a str and by ``str``
+    when it is an int, which is what the encoder does for them; any other value by the
+    encoder itself. A schema with fields that may be left out goes through the dict.
+    """
+    found = _field_values(dumper, kind)
+    if found is None:
+        return None
+    scope, values, optional = found
+    if optional:
+        compiled, encode = _compiled(dumper, kind), _ENCODER.encode
+        return lambda obj: encode(compiled(obj))
+    scope.update(text=json.encoder.encode_basestring_ascii, encode=_ENCODER.encode)
+    parts = []
+    for i, (key, value) in enumerate(values):
+        prefix = ("{" if i == 0 else ",") + _ENCODER.encode(key) + ":"
+        parts += [repr(prefix), f"text(v) if type(v := {value}) is str else "
+                                f"str(v) if type(v) is int else encode(v)"]
+    parts.append(repr("}" if values else "{}"))
+    return _define(["def dump(obj):", f"    return ''.join(({', '.join(parts)}))"], scope)
+
+
+def _field_values(dumper: Schema, kind: type) \
+        -> tuple[dict[str, Any], list[tuple[str, str]], list[str]] | None:
+    """How compiled dumpers read each field of *dumper* from a *kind* record: the names the
+    code needs, (key, Python expression of the dumped value) per field in order, and the keys
+    that may be left out; None unless *kind* is a frozen dataclass and the schema is plain.
+
+    Dumping is most of the CPU of a response that is not in the text cache (bench/). Keys
+    and names are repr() literals and attributes checked identifiers. A value is read as an
+    attribute when it is an init field of the record (always set, and a frozen record
+    cannot lose it); other fields go through their own ``serialize``, which may give
+    ``missing``.
     """
     params = getattr(kind, "__dataclass_params__", None)
     if params is None or not params.frozen or not _plain(dumper):
         return None
     present = {f.name for f in dataclasses.fields(kind) if f.init and f.name.isidentifier()}
     scope: dict[str, Any] = {"missing": missing, "get": dumper.get_attribute}
-    entries, optional = [], []
+    values, optional = [], []
     for i, (name, field) in enumerate(dumper.dump_fields.items()):
         key = field.data_key if field.data_key is not None else name
         attribute = field.attribute or name
@@ -785,16 +873,16 @@ def _compiled(dumper: Schema, kind: type) -> Callable[[Any], dict[str, Any]] | N
             value = f"f{i}(obj.{attribute})"
         elif (same := _unchanged_type(field)) is not None:  # most fields: no call at all
             scope[f"f{i}"], scope[f"t{i}"] = field._serialize, same
-            value = f"v if type(v := obj.{attribute}) is t{i} else f{i}(v, {name!r}, obj)"
+            value = f"w if type(w := obj.{attribute}) is t{i} else f{i}(w, {name!r}, obj)"
         else:
             scope[f"f{i}"] = field._serialize
             value = f"f{i}(obj.{attribute}, {name!r}, obj)"
-        entries.append(f"{key!r}: {value}")
-    source = ["def dump(obj):", f"    record = {{{', '.join(entries)}}}"]
-    for key in optional:
-        source += [f"    if record[{key!r}] is missing:", f"        del record[{key!r}]"]
-    source.append("    return record")
-    exec("\n".join(source), scope)  # noqa: S102 - source made only of the literals above
+        values.append((key, value))
+    return scope, values, optional
+
+
+def _define(source: list[str], scope: dict[str, Any]) -> Callable[[Any], Any]:
+    exec("\n".join(source), scope)  # noqa: S102 - source made only of literals (_field_values)
     return scope["dump"]
 
 

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from flask import Flask
 from hypothesis import given, settings, strategies as st
 from marshmallow import RAISE, post_dump
+from marshmallow.validate import Range
 from yaml.composer import Composer
 
 from werkzeug.exceptions import HTTPException
@@ -26,10 +27,10 @@ from mockserver.cli import main
 from mockserver.fixtures import (RECORD_SCHEMAS, FixtureError, _Loader, default_dir, load_dir,
                                  read_yaml)
 from mockserver.schemas import (DATE_FORMAT, DATETIME_FORMAT, ISO_FORMATTERS, DefinitionSchema,
-                                FormatQuery, RecordLoader, TaskCreateSchema, TaskListSchema,
-                                TaskNumPath, TaskQuery, TaskSchema, TaskUpdateSchema,
-                                UserodSchema, _load_plan, compile_format, dump, dump_json, load,
-                                load_query)
+                                FormatQuery, OdSchema, QueryInteger, RecordLoader,
+                                TaskCreateSchema, TaskListSchema, TaskNumPath, TaskQuery,
+                                TaskSchema, TaskUpdateSchema, UserodSchema, _load_plan,
+                                compile_format, dump, dump_json, load, load_path, load_query)
 from mockserver.store import (MAX_ID, TASK_STATUSES, BadRequest, Definition, RelativeTime,
                               RECORD_TYPES, ReminderType, Task, TaskList, Userod, build_many,
                               evolve, primary_key, rows_of)
@@ -70,6 +71,52 @@ def test_getTask_empty_input_still_reports_required_fields():
             load(TaskNumPath, {})
 
 
+class _LimitPath(OdSchema):
+    Limit = QueryInteger(minimum=1, required=True)
+
+
+class _Odd(QueryInteger):
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value.strip(), attr, data, **kwargs)
+
+
+class _OddPath(OdSchema):
+    TaskNum = _Odd(required=True)
+
+
+def load_outcome_of(loader, *args):
+    try:
+        return "ok", loader(*args)
+    except BadRequest as error:
+        return "error", str(error)
+
+
+# digits of other scripts, signs, spaces, huge numbers, the range's edges
+path_texts = st.text(alphabet=st.sampled_from("0123456789٣²１+- x"), max_size=27) | \
+    st.integers(-2, MAX_ID + 2).map(str) | st.sampled_from(["", "0", "1", "00", str(MAX_ID),
+                                                            "9" * 25, "9" * 26, " 1", "1\n"])
+
+
+@settings(max_examples=500, derandomize=True)
+@given(st.sampled_from([(TaskNumPath, "TaskNum"), (_LimitPath, "Limit"), (_OddPath, "TaskNum")]),
+       path_texts)
+def test_getTask_path_integer_loads_as_marshmallow_loads_it(case, text):
+    schema, name = case
+    reference = load_outcome_of(lambda: schema().load({name: text})[name])
+    assert load_outcome_of(load_path, schema, name, text) == reference
+    assert load_outcome_of(lambda: load_query(schema, {name: text})[name]) == reference
+
+
+def test_getTask_path_integer_fast_path_only_for_a_plain_field():
+    assert schemas._quick(TaskNumPath, "TaskNum") is not None
+    assert schemas._quick(_LimitPath, "Limit") is not None
+    assert schemas._quick(_OddPath, "TaskNum") is None  # its own _deserialize
+    narrowed = QueryInteger()
+    narrowed.validators.append(Range(max=5))
+    assert narrowed.quick() is None  # another validator
+    assert schemas._quick(TaskQuery, "TaskListNum") is None  # a schema of many fields
+
+
 moments = st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31))
 tasks = st.builds(
     Task, TaskNum=st.integers(0, MAX_ID), TaskListNum=st.integers(0, MAX_ID),
@@ -90,7 +137,9 @@ odd_tasks = st.builds(
     IsRepeating=st.none() | st.integers(0, 1), DateTimeEntry=st.dates() | moments,
     DateTask=moments, ReminderType=st.sampled_from(list(ReminderType)))
 formats = st.sampled_from([{}, {"date": compile_format("dd/MM/yyyy"),
-                                "datetime": compile_format("M/d/yyyy h:mm:ss tt")}])
+                                "datetime": compile_format("M/d/yyyy h:mm:ss tt")},
+                           {"date": compile_format("dd'\"é'\\\\MM"),  # dd'"é'\\MM
+                            "datetime": compile_format("yyyy'\n\x7f\u2028'HH")}])
 SCHEMA_ROWS = ((TaskSchema, tasks), (TaskSchema, odd_tasks), (DefinitionSchema, definitions),
                (TaskListSchema, tasklists), (UserodSchema, userods))
 all_rows = st.tuples(*(st.lists(rows, max_size=3) for _, rows in SCHEMA_ROWS))
