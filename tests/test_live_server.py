@@ -15,7 +15,8 @@ from conftest import TASK_FIELDS
 from liveserver import SERVERS, LiveServer
 from mockserver.app import create_app
 from mockserver.cli import default_threads
-from mockserver.wsgi import SPARE_THREADS, create_server
+from mockserver.pytest_plugin import LiveServer as InProcessServer
+from mockserver.wsgi import SPARE_THREADS, JsonErrorChannel, create_server
 
 WAIT = 20  # seconds: upper bound of every wait on the subprocess, never a measurement
 NO_PROXY_ENV = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
@@ -166,6 +167,41 @@ def test_live_spare_threads_are_given_back():
     finally:
         server.close()
         dispatcher.shutdown()
+
+
+def raw_exchange(url: str, request: bytes) -> bytes:
+    """Send *request* on a new connection and read until the server closes it."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=WAIT) as sock:
+        sock.sendall(request)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    return received
+
+
+def test_live_waitress_sends_each_response_in_one_piece(monkeypatch):
+    sent: list[bytes] = []
+    send = JsonErrorChannel.send
+
+    def recording_send(self, data, *args, **kwargs):
+        sent.append(bytes(data))
+        return send(self, data, *args, **kwargs)
+
+    monkeypatch.setattr(JsonErrorChannel, "send", recording_send)
+    server = InProcessServer({})
+    try:
+        for request in (b"GET /api/v1/tasks/1408", b"GET /api/v1/tasks/999999",
+                        b"HEAD /api/v1/tasks/1408", b"GET /api/v1/tasks?TaskStatus=Bad"):
+            sent.clear()
+            received = raw_exchange(server.url, request + b" HTTP/1.1\r\nHost: x\r\n"
+                                    b"Authorization: ODFHIR devkey/custkey\r\n"
+                                    b"Content-Type: application/json\r\nConnection: close\r\n\r\n")
+            head, _, body = received.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 ") and (body or request.startswith(b"HEAD"))
+            assert sent == [received]  # head and body in one send
+    finally:
+        server.close()
 
 
 def test_live_threads_default_to_one_in_memory_and_eight_with_a_data_dir():
