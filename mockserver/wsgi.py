@@ -1,4 +1,5 @@
-"""The waitress server of ``mockserver serve``: its own protocol errors are JSON too.
+"""The waitress server of ``mockserver serve``: its own protocol errors are JSON too, and
+each response goes out in one send.
 
 Waitress answers some requests before the app sees them (headers over its size limit,
 a bare CR or LF in a header, a body over the limit, a bad chunked encoding) with a
@@ -64,7 +65,9 @@ class OneSendTask(WSGITask):
         super().write(data)
 
 
-class JsonErrorChannel(HTTPChannel):
+class MockChannel(HTTPChannel):
+    """Waitress's connection, with JSON error answers and one send per response."""
+
     task_class = OneSendTask
     error_task_class = JsonErrorTask
 
@@ -102,6 +105,6 @@ def create_server(app: Flask, host: str, port: int, threads: int, **adjustments:
         app, host=host, port=port, threads=threads, ident=IDENT,
         # waitress refuses a Content-Length >= its limit; the app allows == its own
         max_request_body_size=app.config["MAX_CONTENT_LENGTH"] + 1, **adjustments)
-    server.channel_class = JsonErrorChannel  # used for every accepted connection
+    server.channel_class = MockChannel  # used for every accepted connection
     app.extensions[SPARE_THREADS] = SpareThreads(server.task_dispatcher, threads)
     return server

@@ -16,7 +16,7 @@ from liveserver import SERVERS, LiveServer
 from mockserver.app import create_app
 from mockserver.cli import default_threads
 from mockserver.pytest_plugin import LiveServer as InProcessServer
-from mockserver.wsgi import SPARE_THREADS, JsonErrorChannel, create_server
+from mockserver.wsgi import SPARE_THREADS, MockChannel, create_server
 
 WAIT = 20  # seconds: upper bound of every wait on the subprocess, never a measurement
 NO_PROXY_ENV = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
@@ -182,13 +182,13 @@ def raw_exchange(url: str, request: bytes) -> bytes:
 
 def test_live_waitress_sends_each_response_in_one_piece(monkeypatch):
     sent: list[bytes] = []
-    send = JsonErrorChannel.send
+    send = MockChannel.send
 
     def recording_send(self, data, *args, **kwargs):
         sent.append(bytes(data))
         return send(self, data, *args, **kwargs)
 
-    monkeypatch.setattr(JsonErrorChannel, "send", recording_send)
+    monkeypatch.setattr(MockChannel, "send", recording_send)
     server = InProcessServer({})
     try:
         for request in (b"GET /api/v1/tasks/1408", b"GET /api/v1/tasks/999999",
