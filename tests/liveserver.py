@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -68,6 +69,24 @@ class LiveServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def raw_exchange(url: str, request: bytes) -> bytes:
+    """Send raw *request* bytes to *url*'s host and port on a new connection; what the
+    server answers, read until it closes the connection."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(request)
+        answer = b""
+        for _ in range(10_000):  # bounded read loop
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:  # closed with our unread bytes: the answer is in
+                break
+            if not chunk:
+                break
+            answer += chunk
+    return answer
 
 
 EVERYTHING = {"DateTimeOriginal": "0001-01-01 00:00:00"}  # old tasks too, not just 14 days

@@ -9,7 +9,7 @@ from collections import defaultdict
 import pytest
 import requests
 
-from liveserver import HEADERS, LiveServer, all_tasks
+from liveserver import HEADERS, LiveServer, all_tasks, raw_exchange
 from mockserver.cluster import Cluster, find_nginx, render_config
 
 PROCESSES = 3
@@ -93,23 +93,20 @@ def test_cluster_4xx_passes_through_as_json(cluster, method, path, headers, body
 
 
 def test_cluster_body_over_the_limit_is_the_backends_json_400(cluster):
-    host, port = cluster.url.removeprefix("http://").rsplit(":", 1)
-    with socket.create_connection((host, int(port)), timeout=30) as sock:
-        sock.sendall((f"POST /api/v1/tasks HTTP/1.1\r\nHost: {host}\r\n"
-                      f"Authorization: {HEADERS['Authorization']}\r\n"
-                      "Content-Type: application/json\r\nContent-Length: 16800001\r\n"
-                      "Connection: close\r\n\r\n").encode())
-        answer = sock.makefile("rb").read()
+    host = cluster.url.removeprefix("http://").rsplit(":", 1)[0]
+    answer = raw_exchange(cluster.url, (f"POST /api/v1/tasks HTTP/1.1\r\nHost: {host}\r\n"
+                                        f"Authorization: {HEADERS['Authorization']}\r\n"
+                                        "Content-Type: application/json\r\n"
+                                        "Content-Length: 16800001\r\n"
+                                        "Connection: close\r\n\r\n").encode())
     assert answer.startswith(b"HTTP/1.1 400")
     assert answer.endswith(b'"Request body exceeds the 16.8M character limit."')
 
 
 def test_cluster_headers_beyond_nginx_buffers_are_a_json_400(cluster):
-    host, port = cluster.url.removeprefix("http://").rsplit(":", 1)
-    with socket.create_connection((host, int(port)), timeout=30) as sock:
-        sock.sendall(f"GET /api/v1/tasks?x={'a' * 400_000} HTTP/1.1\r\nHost: {host}\r\n"
-                     "Connection: close\r\n\r\n".encode())
-        answer = sock.makefile("rb").read()
+    host = cluster.url.removeprefix("http://").rsplit(":", 1)[0]
+    answer = raw_exchange(cluster.url, f"GET /api/v1/tasks?x={'a' * 400_000} HTTP/1.1\r\n"
+                                       f"Host: {host}\r\nConnection: close\r\n\r\n".encode())
     assert answer.startswith(b"HTTP/1.1 400")
     assert b"Content-Type: application/json" in answer
     assert answer.endswith(b'"The request is malformed or its headers are too large."')

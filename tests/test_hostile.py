@@ -7,12 +7,11 @@ malformed HTTP itself, without JSON: the tests pin what it does instead.
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
 
 from conftest import BASE, HEADERS, office
-from liveserver import SERVERS, LiveServer, all_tasks
+from liveserver import SERVERS, LiveServer, all_tasks, raw_exchange
 from mockserver import create_app
 from mockserver.fixtures import FixtureError
 
@@ -113,19 +112,7 @@ def waitress(servers):
 
 def _exchange(server: LiveServer, request: bytes) -> tuple[int, dict, bytes]:
     """Send raw bytes; (status, headers, body) of the answer, read until the server closes."""
-    host, port = server.url.removeprefix("http://").rsplit(":", 1)
-    with socket.create_connection((host, int(port)), timeout=30) as sock:
-        sock.sendall(request)
-        answer = b""
-        for _ in range(10_000):  # bounded read loop
-            try:
-                chunk = sock.recv(65536)
-            except ConnectionResetError:  # closed with our unread bytes: the answer is in
-                break
-            if not chunk:
-                break
-            answer += chunk
-    head, _, body = answer.partition(b"\r\n\r\n")
+    head, _, body = raw_exchange(server.url, request).partition(b"\r\n\r\n")
     status_line, *lines = head.decode("latin-1").split("\r\n")
     headers = {k.lower(): v.strip() for k, v in (line.split(":", 1) for line in lines)}
     return int(status_line.split()[1]), headers, body

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from conftest import TASK_FIELDS
-from liveserver import SERVERS, LiveServer
+from liveserver import SERVERS, LiveServer, raw_exchange
 from mockserver.app import create_app
 from mockserver.cli import default_threads
 from mockserver.pytest_plugin import LiveServer as InProcessServer
@@ -167,17 +167,6 @@ def test_live_spare_threads_are_given_back():
     finally:
         server.close()
         dispatcher.shutdown()
-
-
-def raw_exchange(url: str, request: bytes) -> bytes:
-    """Send *request* on a new connection and read until the server closes it."""
-    host, port = url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=WAIT) as sock:
-        sock.sendall(request)
-        received = b""
-        while chunk := sock.recv(65536):
-            received += chunk
-    return received
 
 
 def test_live_waitress_sends_each_response_in_one_piece(monkeypatch):
