@@ -7,13 +7,13 @@ Setup installs wrk (apt-get) and gunicorn and granian (pip, into this interprete
 environment) when missing. For each size it generates a fixtures folder
 (mockserver/generate.py), starts ``mockserver serve --quiet`` twice (``--server waitress``
 and ``--server granian``, one process each) and the baseline (bench/baseline_app.py under
-gunicorn, 2 workers x 4 gthreads), and drives them with wrk (32 connections,
-bench/wrk.lua) for GET one, GET a filtered list, PUT and POST. The runs are interleaved
-(each repeat drives the three servers in turn), so a noisy moment on a shared machine
-hits all of them. Each mock is first started and stopped once with an empty dataset
-cache (a cold start), then started again for the runs (warm). It reads the servers' CPU
-time and memory from /proc, then measures
-creating 1,000 offices in-process. Results: a markdown table in bench/results/ (raw JSON,
+gunicorn, 2 workers x 4 gthreads). Each mock is first started and stopped once with an
+empty dataset cache (a cold start), then started again for the runs (warm). With every
+size's servers up, wrk (32 connections, bench/wrk.lua) drives each of them for GET one,
+GET a filtered list, PUT and POST. The runs are interleaved (each repeat goes round all
+servers at all sizes), so a noisy moment on a shared machine hits all of them, and a
+size is compared with another run by run. It reads the servers' CPU time and memory
+from /proc, then measures creating 1,000 offices in-process. Results: a markdown table in bench/results/ (raw JSON,
 every run's req/s included, in bench/results/raw/). Numbers are only comparable within
 one run: read the ratios.
 """
@@ -190,28 +190,35 @@ def start_baseline(tasks: int) -> Server:
                   port, env={"BENCH_TASKS": str(tasks), "PYTHONPATH": str(ROOT)})
 
 
-def drive(servers: list[Server], call: str, tasks: int, duration: float, repeat: int = 1) -> dict:
-    """Per server name: the median (by req/s) of *repeat* wrk runs of *call*, after a 1 s
-    warm-up; the repeats go round the servers in turn.
+def drive(servers: dict[int, list[Server]], call: str, duration: float, repeat: int = 1) -> dict:
+    """Per (size, server name): the median (by req/s) of *repeat* wrk runs of *call*, after a
+    1 s warm-up.
 
-    Repeats because the baseline is bimodal: gunicorn's two workers do not always
-    share wrk's connections, and then it runs at half speed. Every run's req/s is kept
-    (``rps_runs``, in the order run).
+    Each repeat goes round every server, and each server's sizes one after the other, so
+    a noisy moment hits them all: the mock against the baseline, and a mock at 100,000
+    tasks against itself at 1,000, are runs seconds apart (see ``scale``). Repeats
+    because the baseline is bimodal: gunicorn's two workers do not always share wrk's
+    connections, and then it runs at half speed. Every run's req/s is kept (``rps_runs``,
+    in the order run).
     """
-    lists = max(1, tasks // TASKS_PER_LIST)
-    commands = {server.name: ["wrk", "-t", "1", "-c", str(CONNECTIONS), "-d", f"{duration:g}s",
-                              "--latency", "-s", str(BENCH / "wrk.lua"), server.url, "--", call,
-                              str(tasks), str(lists)] for server in servers}
-    for command in commands.values():
+    commands = {}
+    for size, started in servers.items():
+        lists = max(1, size // TASKS_PER_LIST)
+        for server in started:
+            commands[size, server.name] = (server, [
+                "wrk", "-t", "1", "-c", str(CONNECTIONS), "-d", f"{duration:g}s", "--latency",
+                "-s", str(BENCH / "wrk.lua"), server.url, "--", call, str(size), str(lists)])
+    for _, command in commands.values():
         subprocess.run([*command[:6], "1s", *command[7:]], check=True, capture_output=True)
-    runs: dict[str, list[dict]] = {server.name: [] for server in servers}
+    order = sorted(commands, key=lambda key: (key[1], key[0]))  # by server, then size
+    runs: dict[tuple[int, str], list[dict]] = {key: [] for key in order}
     for _ in range(repeat):
-        for server in servers:
-            runs[server.name].append(measure(server, commands[server.name]))
-    return {name: {**sorted(done, key=lambda r: r["rps"])[len(done) // 2],
-                   "rps_runs": [r["rps"] for r in done],
-                   "errors": sum(r["errors"] for r in done), "non2xx": sum(r["non2xx"] for r in done)}
-            for name, done in runs.items()}
+        for key in order:
+            runs[key].append(measure(*commands[key]))
+    return {key: {**sorted(done, key=lambda r: r["rps"])[len(done) // 2],
+                  "rps_runs": [r["rps"] for r in done],
+                  "errors": sum(r["errors"] for r in done), "non2xx": sum(r["non2xx"] for r in done)}
+            for key, done in runs.items()}
 
 
 def measure(server: Server, command: list[str]) -> dict:
@@ -226,27 +233,34 @@ def measure(server: Server, command: list[str]) -> dict:
             "requests": stats["requests"], "errors": stats["errors"], "non2xx": stats["non2xx"]}
 
 
-def bench_servers(fixtures: Path, tasks: int, duration: float, repeat: int) -> dict:
-    """Start the mocks (cold, then warm) and the baseline one after the other, then drive
-    them together."""
-    servers: list[Server] = []
-    cache = fixtures.parent / "cache"
+def bench_servers(sizes: dict[int, Path], duration: float, repeat: int) -> dict:
+    """Per size and server: start the mocks (cold, then warm) and the baseline one after the
+    other, size after size, then drive all of them together."""
+    servers: dict[int, list[Server]] = {}
+    results: dict[int, dict] = {}
     try:
-        cold = {kind: cold_start(kind, fixtures, cache) for kind in MOCKS}
-        for kind in MOCKS:  # one at a time: nothing else runs while one starts
-            servers.append(start_mock(kind, fixtures, cache))  # warm: the cache is filled
-        servers.append(start_baseline(tasks))
-        results = {s.name: {"ready_s": s.ready_s, "rss_ready_mib": memory_mib(s.process.pid),
-                            "pss_ready_mib": memory_mib(s.process.pid, "Pss"), **cold.get(s.name, {})}
-                   for s in servers}
+        for size, fixtures in sizes.items():
+            print(f"{size:,} tasks: starting {', '.join(MOCKS)} and the baseline...", flush=True)
+            cache = fixtures.parent / "cache"
+            cold = {kind: cold_start(kind, fixtures, cache) for kind in MOCKS}
+            started = servers[size] = []
+            for kind in MOCKS:  # one at a time: nothing else is busy while one starts
+                started.append(start_mock(kind, fixtures, cache))  # warm: the cache is filled
+            started.append(start_baseline(size))
+            results[size] = {s.name: {"ready_s": s.ready_s, "rss_ready_mib": memory_mib(s.process.pid),
+                                      "pss_ready_mib": memory_mib(s.process.pid, "Pss"),
+                                      **cold.get(s.name, {})} for s in started}
         for call in CALLS:
-            for name, result in drive(servers, call, tasks, duration, repeat).items():
-                results[name][call] = result
-        for server in servers:
-            results[server.name]["rss_after_mib"] = memory_mib(server.process.pid)
+            print(f"driving {CALL_NAMES[call]}...", flush=True)
+            for (size, name), result in drive(servers, call, duration, repeat).items():
+                results[size][name][call] = result
+        for size, started in servers.items():
+            for server in started:
+                results[size][server.name]["rss_after_mib"] = memory_mib(server.process.pid)
     finally:
-        for server in servers:
-            server.stop()
+        for started in servers.values():
+            for server in started:
+                server.stop()
     return results
 
 
@@ -292,11 +306,42 @@ def _compare(label: str, by_server: dict, value: Any, show: Any, higher_is_bette
     return "| " + " | ".join([*cells, show(base)]) + " |"
 
 
+def _change(runs: list[float], reference: list[float]) -> list[float]:
+    """Each run against the reference run made just before it (the same repeat), in %."""
+    return sorted((run / ref - 1) * 100 for run, ref in zip(runs, reference))
+
+
+def scale(sizes: dict) -> list[str]:
+    """Markdown: each larger size's req/s against the smallest's, per server and call.
+
+    A run is compared with the same server's run at the smallest size in the same repeat
+    (seconds apart, see ``drive``): the median of those paired changes, and their range.
+    """
+    ordered = sorted(sizes, key=int)
+    if len(ordered) < 2:
+        return []
+    names = [*MOCKS, "baseline"]
+    lines = []
+    for size in ordered[1:]:
+        lines += [f"## {int(size):,} tasks against {int(ordered[0]):,}", "",
+                  "Change in req/s, run by run: median (lowest to highest).", "",
+                  "| call | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+        for call in CALLS:
+            cells = []
+            for name in names:
+                changes = _change(sizes[size][name][call]["rps_runs"], sizes[ordered[0]][name][call]["rps_runs"])
+                cells.append(f"{changes[len(changes) // 2]:+.0f}% ({changes[0]:+.0f} to {changes[-1]:+.0f})")
+            lines.append(f"| {CALL_NAMES[call]} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
+
+
 def table(results: dict) -> str:
-    """The markdown report: per size, throughput and latency, CPU, start and memory; then offices."""
+    """The markdown report: per size, throughput and latency, CPU, start and memory; then
+    each larger size against the smallest, and offices."""
     lines = [f"# Benchmark {results['when']}", "",
              f"Machine: {results['machine']}. wrk -t1 -c{CONNECTIONS} -d{results['duration']}s, "
-             f"median of {results['repeat']} runs per call and server, the servers driven in turn "
+             f"median of {results['repeat']} runs per call and server, every server at every size driven in turn "
              "(all runs' req/s in the raw JSON). Mock: `mockserver serve --quiet --server waitress` "
              "(the default) and `--server granian`, one process each. Baseline: "
              "bench/baseline_app.py (Flask + dict, gunicorn 2 workers x 4 gthreads). "
@@ -336,6 +381,7 @@ def table(results: dict) -> str:
                   _compare("PSS when ready", by_server, lambda r: r["pss_ready_mib"], "{:.0f} MiB".format, False),
                   _compare("RSS after the run", by_server, lambda r: r["rss_after_mib"], "{:.0f} MiB".format,
                            False), ""]
+    lines += scale(results["sizes"])
     lines += ["## Offices", "", "| tasks in the seed | 1,000 new offices | memory per office "
               "(tracemalloc) | first write in a new office |", "|---|---|---|---|"]
     for size, o in results["offices"].items():
@@ -361,11 +407,11 @@ def main() -> None:
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     results: dict = {"when": when, "duration": args.duration, "repeat": args.repeat, "sizes": {}, "offices": {},
                      "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"}
+    sizes = [int(s) for s in args.sizes.split(",")]
     with tempfile.TemporaryDirectory(prefix="mockbench-") as tmp:
-        for size in (int(s) for s in args.sizes.split(",")):
-            fixtures = write_dir(generate(size), Path(tmp, str(size)))
-            print(f"{size:,} tasks: {', '.join(MOCKS)} and the baseline...", flush=True)
-            results["sizes"][size] = bench_servers(fixtures, size, args.duration, args.repeat)
+        folders = {size: write_dir(generate(size), Path(tmp, str(size))) for size in sizes}
+        results["sizes"] = bench_servers(folders, args.duration, args.repeat)
+        for size, fixtures in folders.items():
             print(f"{size:,} tasks: offices...", flush=True)
             results["offices"][size] = bench_offices(fixtures)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M")
