@@ -5,7 +5,7 @@ import logging
 import time
 from typing import Any, Callable, Mapping
 
-from flask import Flask, Request, Response, g, request
+from flask import Flask, Request, Response, g, request, url_for
 from werkzeug.routing import MapAdapter
 
 from . import admin, errors, fixtures, persist
@@ -42,17 +42,19 @@ LATER = "mockserver.later"  # app.extensions key: jobs for whoever serves the ap
 
 
 class MockServer(Flask):
-    """Flask, with two answers it gives per request remembered instead.
+    """Flask, with three answers it gives per request remembered instead.
 
-    Both cost about as much as a hook: whether a view or hook is a coroutine function
-    (never changes), and the URL map bound to the request's host (the same for every
-    request of a client: only the path, method and query string are new).
+    Each costs about as much as a hook: whether a view or hook is a coroutine function
+    (never changes), the URL map bound to the request's host, and the start of an
+    external URL for that host (the same for every request of a client: only the path,
+    method and query string are new).
     """
 
     def __init__(self, import_name: str):
         super().__init__(import_name, static_folder=None)  # no static files: no /static route
         self._synchronous: dict[Callable[..., Any], Callable[..., Any]] = {}
         self._bound: dict[tuple[Any, ...], MapAdapter] = {}
+        self._prefixes: dict[tuple[Any, ...], str] = {}
 
     def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
         """Flask's ensure_sync, once per function."""
@@ -78,6 +80,22 @@ class MockServer(Flask):
         return MapAdapter(self.url_map, bound.server_name, bound.script_name, bound.subdomain,
                           bound.url_scheme, request.path, request.method,
                           request.query_string.decode("utf-8", "replace"))
+
+    def external_url(self, endpoint: str, name: str, value: int) -> str:
+        """``url_for(endpoint, **{name: value}, _external=True)``, for an endpoint whose rule
+        ends in the variable *name*.
+
+        The URL before the value is built once per host (url_for was 8% of a POST); an
+        int's digits need no quoting, so the rest is the value as text.
+        """
+        environ = request.environ
+        key = (endpoint, name, *(environ.get(k) for k in HOST_KEYS))
+        prefix = self._prefixes.get(key)
+        if prefix is None:
+            prefix = url_for(endpoint, **{name: "0"}, _external=True).removesuffix("0")
+            if len(self._prefixes) < BOUND_HOSTS:
+                self._prefixes[key] = prefix
+        return f"{prefix}{int(value)}"
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:

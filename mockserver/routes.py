@@ -10,7 +10,7 @@ import functools
 import re
 from typing import Any, Callable
 
-from flask import Blueprint, Response, current_app, request, url_for
+from flask import Blueprint, Response, current_app, request
 from werkzeug.http import parse_options_header
 
 from .schemas import (DefinitionQuery, DefinitionSchema, FormatQuery, TaskCreateSchema,
@@ -126,7 +126,7 @@ def createTask(office: Office) -> Response:
     formats = _formats()
     task = office.create_task(load(TaskCreateSchema, parse_json_object(request.get_data())))
     response = respond(TaskSchema, task, formats, status=201)
-    response.headers["Location"] = url_for(".getTask", TaskNum=task.TaskNum, _external=True)
+    response.headers["Location"] = current_app.external_url("api.getTask", "TaskNum", task.TaskNum)
     return response
 
 

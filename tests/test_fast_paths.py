@@ -18,6 +18,7 @@ from yaml.composer import Composer
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RequestRedirect
 from werkzeug.test import EnvironBuilder
+from werkzeug.urls import iri_to_uri
 
 from mockserver import create_app, fixtures, schemas
 from mockserver.app import BOUND_HOSTS
@@ -549,6 +550,44 @@ def test_url_adapter_keeps_a_bounded_number_of_hosts():
         request = app.request_class(EnvironBuilder("/", base_url=f"http://h{n}/").get_environ())
         assert app.create_url_adapter(request).server_name == f"h{n}"
     assert len(app._bound) == BOUND_HOSTS
+
+
+# --- MockServer.external_url (POST's Location) against url_for as werkzeug sends it ----------
+
+@pytest.fixture(scope="module")
+def shared_app():
+    """One app for every example: hosts seen in earlier examples are remembered."""
+    return create_app()
+
+
+@settings(max_examples=200, derandomize=True, deadline=None)
+@given(host=st.sampled_from(["localhost", "127.0.0.1:8080", "Example.COM", "[::1]:80", "\xdcn\xef.de",
+                             "xn--n3h.net:81", "a b", "h:0", "localhost:abc", "", None]) | wsgi_text,
+       scheme=st.sampled_from(["http", "https"]), script=st.sampled_from(["", "/mock", "/\xfc b/%41"]),
+       server_port=st.sampled_from(["80", "443", "8080"]))
+def test_createTask_location_is_url_for_as_werkzeug_sends_it(shared_app, host, scheme, script, server_port):
+    app = shared_app
+    client = app.test_client()
+    # no Host header (None): werkzeug uses SERVER_NAME and SERVER_PORT
+    environ = {"HTTP_HOST": host, "wsgi.url_scheme": scheme, "SCRIPT_NAME": script,
+               "SERVER_NAME": "server.example", "SERVER_PORT": server_port}
+    for _ in range(2):  # the first builds and keeps the host's prefix, the second reuses it
+        r = client.post("/api/v1/tasks", json={"TaskListNum": 14, "Descript": "x", "UserNum": 1},
+                        headers={"Authorization": "ODFHIR a/b"}, environ_overrides=environ)
+        assert r.status_code == 201
+        request = app.request_class(EnvironBuilder("/api/v1/tasks", method="POST",
+                                                   environ_overrides=environ).get_environ())
+        flasks = Flask.create_url_adapter(app, request)
+        assert r.headers["Location"] == iri_to_uri(
+            flasks.build("api.getTask", {"TaskNum": r.get_json()["TaskNum"]}, force_external=True))
+
+
+def test_external_url_keeps_a_bounded_number_of_hosts():
+    app = create_app()
+    for n in range(BOUND_HOSTS + 10):
+        with app.test_request_context(base_url=f"http://h{n}/"):
+            assert app.external_url("api.getTask", "TaskNum", 7) == f"http://h{n}/api/v1/tasks/7"
+    assert len(app._prefixes) == BOUND_HOSTS
 
 
 @settings(max_examples=300, derandomize=True)
