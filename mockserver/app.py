@@ -37,6 +37,7 @@ DEFAULTS: dict[str, Any] = {
 # what Map.bind_to_environ reads from a request, besides its path, method and query string
 HOST_KEYS = ("HTTP_HOST", "SERVER_NAME", "SERVER_PORT", "wsgi.url_scheme", "SCRIPT_NAME",
              "HTTP_CONNECTION", "HTTP_UPGRADE")
+PLAIN_SCHEMES = {"ws": "http", "wss": "https"}  # werkzeug's WebSocket schemes
 BOUND_HOSTS = 64  # the Host header is the client's to choose: keep only so many
 LATER = "mockserver.later"  # app.extensions key: jobs for whoever serves the app to run later
 
@@ -64,7 +65,21 @@ class MockServer(Flask):
         return found
 
     def create_url_adapter(self, request: Request | None) -> MapAdapter | None:
-        """Flask's URL adapter, bound to a host once (Flask's own way: the first time)."""
+        """Flask's URL adapter, bound to a host once (Flask's own way: the first time), and
+        never a WebSocket one.
+
+        werkzeug matches a request that asks to upgrade to a WebSocket against WebSocket
+        rules only: the API has none, so every such request got a 405 that named the
+        wrong methods. The mock answers it as the plain HTTP request it also is.
+        """
+        adapter = self._bind(request)
+        if adapter is not None and adapter.websocket:
+            adapter = MapAdapter(self.url_map, adapter.server_name, adapter.script_name,
+                                 adapter.subdomain, PLAIN_SCHEMES[adapter.url_scheme],
+                                 adapter.path_info, adapter.default_method, adapter.query_args)
+        return adapter
+
+    def _bind(self, request: Request | None) -> MapAdapter | None:
         config = self.config
         if request is None or config["SERVER_NAME"] is not None or \
                 config["TRUSTED_HOSTS"] is not None or self.subdomain_matching:

@@ -81,6 +81,24 @@ def test_updateTask_crlf_in_TaskNum_injects_no_header(client, unchanged):
     assert "Location" not in r.headers
 
 
+UPGRADE = {"Connection": "keep-alive, Upgrade", "Upgrade": "websocket"}
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_websocket_upgrade_is_answered_as_plain_http(client, scheme):
+    # werkzeug would match such a request against WebSocket rules only: a 405 on every route
+    base = f"{scheme}://localhost"
+    plain = client.get(BASE + "/tasks/1408", headers=HEADERS, base_url=base)
+    r = client.get(BASE + "/tasks/1408", headers={**HEADERS, **UPGRADE}, base_url=base)
+    assert (r.status_code, r.get_json()) == (200, plain.get_json())
+    r = client.post(BASE + "/tasks", json=NEW_TASK, headers={**HEADERS, **UPGRADE}, base_url=base)
+    assert r.status_code == 201
+    assert r.headers["Location"] == f"{base}/api/v1/tasks/{r.get_json()['TaskNum']}"
+    r = client.delete(BASE + "/tasks/1408", headers={**HEADERS, **UPGRADE}, base_url=base)
+    assert (r.status_code, r.headers["Allow"]) == (405, "GET, HEAD, PUT")
+    assert client.get("/__admin/clock", headers={**HEADERS, **UPGRADE}, base_url=base).status_code == 200
+
+
 def test_createTask_control_characters_are_stored_and_returned_escaped(api):
     descript = "a\x00b\x07c\x1f\x7f\u2028\u2029\ud800 \r\n\"\\</script>"
     r = api.post("/tasks", json={**NEW_TASK, "Descript": descript})
