@@ -84,8 +84,7 @@ class MockServer(Flask):
         if request is None or config["SERVER_NAME"] is not None or \
                 config["TRUSTED_HOSTS"] is not None or self.subdomain_matching:
             return super().create_url_adapter(request)  # binding depends on more than HOST_KEYS
-        environ = request.environ
-        host = tuple(environ.get(name) for name in HOST_KEYS)
+        host = _host(request.environ)
         bound = self._bound.get(host)
         if bound is None:
             bound = super().create_url_adapter(request)
@@ -103,14 +102,18 @@ class MockServer(Flask):
         The URL before the value is built once per host (url_for was 8% of a POST); an
         int's digits need no quoting, so the rest is the value as text.
         """
-        environ = request.environ
-        key = (endpoint, name, *(environ.get(k) for k in HOST_KEYS))
+        key = (endpoint, name, *_host(request.environ))
         prefix = self._prefixes.get(key)
         if prefix is None:
             prefix = url_for(endpoint, **{name: "0"}, _external=True).removesuffix("0")
             if len(self._prefixes) < BOUND_HOSTS:
                 self._prefixes[key] = prefix
         return f"{prefix}{int(value)}"
+
+
+def _host(environ: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What a URL built for this request depends on, besides the rule: its HOST_KEYS."""
+    return tuple(environ.get(name) for name in HOST_KEYS)
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
