@@ -7,13 +7,14 @@ Setup installs wrk (apt-get) and gunicorn and granian (pip, into this interprete
 environment) when missing. For each size it generates a fixtures folder
 (mockserver/generate.py), starts ``mockserver serve --quiet`` twice (``--server waitress``
 and ``--server granian``, one process each) and the baseline (bench/baseline_app.py under
-gunicorn, 2 workers x 4 gthreads). Each mock is first started and stopped once with an
-empty dataset cache (a cold start), then started again for the runs (warm). With every
-size's servers up, wrk (32 connections, bench/wrk.lua) drives each of them for GET one,
-GET a filtered list, PUT and POST. The runs are interleaved (each repeat goes round all
-servers at all sizes), so a noisy moment on a shared machine hits all of them, and a
-size is compared with another run by run. It reads the servers' CPU time and memory
-from /proc, then measures creating 1,000 offices in-process. Results: a markdown table in bench/results/ (raw JSON,
+gunicorn, 2 workers x 4 gthreads). Each mock is first started and stopped once with no
+dataset cache and no compiled modules of the package (a cold start), then started again
+for the runs (warm). With every size's servers up, wrk (32 connections, bench/wrk.lua)
+drives each of them for GET one, GET a filtered list, PUT and POST. The runs are
+interleaved (each repeat goes round all servers at all sizes), so a noisy moment on a
+shared machine hits all of them, and a size is compared with another run by run. It
+reads the servers' CPU time and memory from /proc, then measures creating 1,000 offices
+in-process. Results: a markdown table in bench/results/ (raw JSON,
 every run's req/s included, in bench/results/raw/). Numbers are only comparable within
 one run: read the ratios.
 """
