@@ -11,6 +11,7 @@ import re
 from typing import Any, Callable
 
 from flask import Blueprint, Response, current_app, request
+from werkzeug.datastructures import Headers
 from werkzeug.http import parse_options_header
 
 from .schemas import (DefinitionQuery, DefinitionSchema, FormatQuery, TaskCreateSchema,
@@ -73,10 +74,29 @@ def operation(permission: str, since: str, title: str) -> Callable:
     return decorate
 
 
-def respond(schema: type, obj: Any, formats: dict, status: int = 200, many: bool = False) -> Response:
+class ApiResponse(Response):
+    """Flask's response, plus ``uri_location``: a Location header that is a URI already
+    (``MockServer.external_url``'s), sent as it is.
+
+    werkzeug converts a Location header from an IRI to a URI as the response goes out,
+    every time (``iri_to_uri`` was a tenth of a POST); this one is added after that, so
+    it is in the headers the server sends, not in ``headers``.
+    """
+
+    uri_location: str | None = None
+
+    def get_wsgi_headers(self, environ: dict[str, Any]) -> Headers:
+        """werkzeug's headers for the WSGI server, with ``uri_location`` as Location."""
+        headers = super().get_wsgi_headers(environ)
+        if self.uri_location is not None:
+            headers["Location"] = self.uri_location
+        return headers
+
+
+def respond(schema: type, obj: Any, formats: dict, status: int = 200, many: bool = False) -> ApiResponse:
     """A JSON response of *obj* dumped with *schema*."""
-    return Response(f"{dump_json(schema, obj, formats, many=many)}\n", status=status,
-                    mimetype="application/json")
+    return ApiResponse(f"{dump_json(schema, obj, formats, many=many)}\n", status=status,
+                       mimetype="application/json")
 
 
 def respond_list(query: type, schema: type, lister: Callable[..., list]) -> Response:
@@ -126,7 +146,7 @@ def createTask(office: Office) -> Response:
     formats = _formats()
     task = office.create_task(load(TaskCreateSchema, parse_json_object(request.get_data())))
     response = respond(TaskSchema, task, formats, status=201)
-    response.headers["Location"] = current_app.external_url("api.getTask", "TaskNum", task.TaskNum)
+    response.uri_location = current_app.external_url("api.getTask", "TaskNum", task.TaskNum)
     return response
 
 
