@@ -1,13 +1,17 @@
 """The application factory: ``create_app(config)``; all state lives in ``app.extensions``."""
 from __future__ import annotations
 
+import io
 import logging
 import time
-from typing import Any, Callable, Mapping
+from typing import IO, Any, Callable, Mapping
 
 from flask import Flask, Request, Response, g, request, url_for
+from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 from werkzeug.routing import MapAdapter
 from werkzeug.urls import iri_to_uri
+from werkzeug.utils import cached_property
+from werkzeug.wsgi import get_content_length
 
 from . import admin, errors, fixtures, persist
 from .openapi import docs
@@ -43,6 +47,31 @@ BOUND_HOSTS = 64  # the Host header is the client's to choose: keep only so many
 LATER = "mockserver.later"  # app.extensions key: jobs for whoever serves the app to run later
 
 
+class MockRequest(Request):
+    """Flask's request, reading a body of known length in one call.
+
+    werkzeug reads a body through a LimitedStream, 64 KiB at a time until the stream
+    runs dry: for the API's small bodies, 7 to 10% of the server's CPU time per PUT on
+    either server. The limits and errors stay werkzeug's: 413 over MAX_CONTENT_LENGTH,
+    ClientDisconnected for a short body; a chunked body (no Content-Length) still goes
+    through werkzeug's stream.
+    """
+
+    @cached_property
+    def stream(self) -> IO[bytes]:
+        """The request body, as werkzeug's ``Request.stream`` gives it."""
+        length = get_content_length(self.environ)
+        if length is None:
+            return super().stream
+        limit = self.max_content_length
+        if limit is not None and length > limit:
+            raise RequestEntityTooLarge()
+        body = self.environ["wsgi.input"].read(length)
+        if len(body) < length:
+            raise ClientDisconnected()
+        return io.BytesIO(body)
+
+
 class MockServer(Flask):
     """Flask, with three answers it gives per request remembered instead.
 
@@ -51,6 +80,8 @@ class MockServer(Flask):
     external URL for that host (the same for every request of a client: only the path,
     method and query string are new).
     """
+
+    request_class = MockRequest
 
     def __init__(self, import_name: str):
         super().__init__(import_name, static_folder=None)  # no static files: no /static route
