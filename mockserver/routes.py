@@ -95,8 +95,11 @@ class ApiResponse(Response):
 
 def respond(schema: type, obj: Any, formats: dict, status: int = 200, many: bool = False) -> ApiResponse:
     """A JSON response of *obj* dumped with *schema*."""
+    # the body is one piece of bytes once set: passed through, werkzeug hands the server
+    # that list itself instead of wrapping it in an encoding, closing iterator (a
+    # fifth of the response's cost; granian sends a list without iterating it)
     return ApiResponse(f"{dump_json(schema, obj, formats, many=many)}\n", status=status,
-                       mimetype="application/json")
+                       content_type="application/json", direct_passthrough=True)
 
 
 def respond_list(query: type, schema: type, lister: Callable[..., list]) -> Response:
