@@ -265,8 +265,9 @@ class Clock:
 
     def now(self) -> datetime:
         """Office-local time, whole seconds, no zone (the API's datetime)."""
-        current = self._frozen if self._frozen is not None else datetime.now() + self._offset
-        return current.replace(microsecond=0)
+        t = self._frozen if self._frozen is not None else datetime.now() + self._offset
+        # not t.replace(microsecond=0): three times the cost, twice on every write
+        return datetime(t.year, t.month, t.day, t.hour, t.minute, t.second)
 
     @property
     def frozen(self) -> bool:
