@@ -31,8 +31,7 @@ from mockserver.schemas import (DATE_FORMAT, DATETIME_FORMAT, ISO_FORMATTERS, De
                                 FormatQuery, OdSchema, QueryInteger, RecordLoader,
                                 TaskCreateSchema, TaskListSchema, TaskNumPath, TaskQuery,
                                 TaskSchema, TaskUpdateSchema, UserodSchema, _load_plan,
-                                compile_format, dump, dump_json, load, load_path, load_query,
-                                split_formats)
+                                compile_format, dump, dump_json, load, load_path, load_query)
 from mockserver.store import (MAX_ID, TASK_STATUSES, BadRequest, Definition, RelativeTime,
                               RECORD_TYPES, ReminderType, Task, TaskList, Userod, build_many,
                               evolve, primary_key, rows_of)
@@ -53,12 +52,7 @@ def test_listTasks_empty_query_loads_defaults_each_time():
     assert first == {"Offset": 0}
     first["Offset"] = 5  # a caller changing its result does not change the next one
     assert load(TaskQuery, {}) == {"Offset": 0}
-    assert load(FormatQuery, {}) == {}
-
-
-def test_getTask_no_query_skips_loading_formats_of_what_loads_none():
-    # routes._formats answers {} for no query without loading one: what loading gives
-    assert split_formats(load_query(FormatQuery, {})) == {}
+    assert load(FormatQuery, {}) == {}  # routes._formats answers {} for no query unloaded
 
 
 def test_listTasks_repeated_query_loads_equal_results_each_time():
