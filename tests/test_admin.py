@@ -624,7 +624,7 @@ BODY_FIELDS = st.dictionaries(
     JSON, max_size=5)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(call=st.sampled_from(CONTROL_CALLS), body=BODY_FIELDS | JSON,
        query=st.dictionaries(st.sampled_from(["scope", "method", "path", "x"]), st.text(max_size=8), max_size=2))
 def test_control_never_answers_5xx(app, call, body, query):

@@ -527,7 +527,7 @@ def routing_outcome(adapter):
 wsgi_text = st.binary(max_size=40).map(lambda raw: raw.decode("latin-1"))  # WSGI's str
 
 
-@settings(max_examples=300, derandomize=True, deadline=None)  # an app per example
+@settings(max_examples=300, derandomize=True)
 @given(path=st.sampled_from(["/api/v1/tasks/", "/api/v1/tasks", "/__admin/", "//api/v1/", "/", ""])
        .flatmap(lambda prefix: wsgi_text.map(lambda rest: prefix + rest)),
        method=st.sampled_from(["GET", "PUT", "POST", "DELETE", "get", "OPTIONS"]),
@@ -560,7 +560,7 @@ def shared_app():
     return create_app()
 
 
-@settings(max_examples=200, derandomize=True, deadline=None)
+@settings(max_examples=200, derandomize=True)
 @given(host=st.sampled_from(["localhost", "127.0.0.1:8080", "Example.COM", "[::1]:80", "\xdcn\xef.de",
                              "xn--n3h.net:81", "a b", "h:0", "localhost:abc", "", None]) | wsgi_text,
        scheme=st.sampled_from(["http", "https"]), script=st.sampled_from(["", "/mock", "/\xfc b/%41"]),

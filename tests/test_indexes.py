@@ -23,7 +23,7 @@ def small_chunks():
         patch.setattr(SortedNums, "CHUNK", 1)
         yield
 
-SETTINGS = settings(max_examples=150, derandomize=True, deadline=None)
+SETTINGS = settings(max_examples=150, derandomize=True)
 
 moments = st.integers(0, 6).map(lambda d: BASE + timedelta(days=d))
 values = {

@@ -105,7 +105,7 @@ def _accepted(text: str) -> bool:
     return True
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=3000)
 @given(st.text(alphabet="yMdHhmstfzgKFaxX'\"\\ -/:\n", max_size=10))
 def test_openapi_format_string_pattern_is_the_parser(text):
     # the document's pattern must accept exactly what the server accepts (ST201/ST202)
