@@ -66,10 +66,16 @@ class MockRequest(Request):
         limit = self.max_content_length
         if limit is not None and length > limit:
             raise RequestEntityTooLarge()
-        body = self.environ["wsgi.input"].read(length)
-        if len(body) < length:
-            raise ClientDisconnected()
-        return io.BytesIO(body)
+        stream = self.environ["wsgi.input"]
+        parts = [stream.read(length)]  # waitress and granian give it all in one read
+        got = len(parts[0])
+        while got < length:  # WSGI does not promise that: read on until the end
+            part = stream.read(length - got)
+            if not part:
+                raise ClientDisconnected()
+            parts.append(part)
+            got += len(part)
+        return io.BytesIO(b"".join(parts))
 
 
 class MockServer(Flask):

@@ -552,6 +552,49 @@ def test_url_adapter_keeps_a_bounded_number_of_hosts():
     assert len(app._bound) == BOUND_HOSTS
 
 
+# --- MockRequest's body against werkzeug's ----------------------------------------------
+
+class Trickle:
+    """A WSGI input that gives at most *step* bytes per read (WSGI allows short reads)."""
+
+    def __init__(self, data: bytes, step: int):
+        self.data, self.step = data, step
+
+    def read(self, size: int = -1) -> bytes:
+        n = self.step if size < 0 else min(self.step, size)
+        chunk, self.data = self.data[:n], self.data[n:]
+        return chunk
+
+
+@pytest.fixture(scope="module")
+def small_body_app():
+    """An app whose body limit the examples reach."""
+    return create_app({"MAX_CONTENT_LENGTH": 60})
+
+
+@settings(max_examples=300, derandomize=True)
+@given(body=st.binary(max_size=80), step=st.integers(1, 90), declared=st.none() | st.integers(0, 90),
+       terminated=st.booleans())
+def test_request_body_reads_as_werkzeug_reads_it(small_body_app, body, step, declared, terminated):
+    if terminated and declared is not None:
+        declared = len(body)  # a server that ends the input ends it at the body's length
+    outcomes = []
+    for request_class in (small_body_app.request_class, Flask.request_class):
+        environ = EnvironBuilder("/api/v1/tasks", method="POST").get_environ()
+        environ.pop("CONTENT_LENGTH", None)
+        environ["wsgi.input"] = Trickle(body, step)
+        if declared is not None:
+            environ["CONTENT_LENGTH"] = str(declared)
+        if terminated:
+            environ["wsgi.input_terminated"] = True
+        with small_body_app.app_context():  # the limit is the app's
+            try:
+                outcomes.append(request_class(environ).get_data())
+            except HTTPException as error:
+                outcomes.append(type(error))
+    assert outcomes[0] == outcomes[1]
+
+
 # --- MockServer.external_url (POST's Location) against url_for as werkzeug sends it ----------
 
 @pytest.fixture(scope="module")
