@@ -524,7 +524,7 @@ def load(schema: type[Schema], data: Mapping[str, Any]) -> dict[str, Any]:
 
 def _load(schema: type[Schema], data: Mapping[str, Any]) -> dict[str, Any]:
     instance, plan = _instance(schema), _plan(schema)
-    result = None if plan is None else _load_fields(plan, data)
+    result = None if plan is None else _load_fields(plan, data, _remembering(schema))
     if result is None or (instance.unknown == RAISE and len(result) != len(data)):
         return instance.load(data)  # marshmallow's own result or error message
     return result
@@ -533,6 +533,41 @@ def _load(schema: type[Schema], data: Mapping[str, Any]) -> dict[str, Any]:
 @lru_cache(maxsize=None)
 def _plan(schema: type[Schema]) -> Plan | None:
     return _load_plan(_instance(schema), checks_required=True)
+
+
+# Fields whose loaded value is a function of the raw value alone (no clock, no other
+# field): what a body field of theirs loads to can be remembered.
+PURE_FIELDS = (OdInteger, OdString, OdEnum, OdDate, OdDateTime)
+REMEMBERED = 512  # values per field; a full memo starts afresh
+REMEMBERED_TEXT = 64  # characters: longer texts (descriptions) seldom repeat, and are large
+
+
+@lru_cache(maxsize=None)
+def _remembering(schema: type[Schema]) -> Callable[[str, Any], Any] | None:
+    """``load(key, raw)`` for _load_fields: each field's deserialize, remembered per raw
+    value for the PURE_FIELDS. Clients repeat most values (a POST's task list, user,
+    object type and key; a PUT's status): marshmallow's field load was a seventh of a POST.
+    An invalid value raises each time, so marshmallow still gives its message."""
+    fields_by_key = {key: field for key, _, field in _plan(schema) or ()}
+    pure = {key for key, field in fields_by_key.items()
+            if type(field) in PURE_FIELDS and not (field.pre_load or field.post_load)}
+    if not pure:
+        return None  # each field's deserialize, as _load_fields does by itself
+    memos: dict[str, dict[Any, Any]] = {}  # an int and a str are never equal keys
+
+    def load(key: str, raw: Any) -> Any:
+        kind = type(raw)  # bool is not int here: True and 1 load differently
+        if key not in pure or not (kind is int or (kind is str and len(raw) <= REMEMBERED_TEXT)):
+            return fields_by_key[key].deserialize(raw, key)
+        memo = memos.setdefault(key, {})
+        value = memo.get(raw, missing)
+        if value is missing:
+            value = fields_by_key[key].deserialize(raw, key)
+            if len(memo) >= REMEMBERED:
+                memo.clear()
+            memo[raw] = value
+        return value
+    return load
 
 
 def load_query(schema: type[Schema], args: Mapping[str, str]) -> dict[str, Any]:
