@@ -52,9 +52,9 @@ class MockRequest(Request):
 
     werkzeug reads a body through a LimitedStream, 64 KiB at a time until the stream
     runs dry: for the API's small bodies, 3% of a PUT's instructions and 7 to 10% of its
-    server CPU time on either server. The limits and errors stay werkzeug's: 413 over MAX_CONTENT_LENGTH,
-    ClientDisconnected for a short body; a chunked body (no Content-Length) still goes
-    through werkzeug's stream.
+    server CPU time on either server. The limits and errors stay werkzeug's: 413 over
+    MAX_CONTENT_LENGTH, ClientDisconnected for a short body; a chunked body (no
+    Content-Length) still goes through werkzeug's stream.
     """
 
     @cached_property
