@@ -549,17 +549,18 @@ def _remembering(schema: type[Schema]) -> Callable[[str, Any], Any] | None:
     object type and key; a PUT's status): marshmallow's field load was a seventh of a POST.
     An invalid value raises each time, so marshmallow still gives its message."""
     fields_by_key = {key: field for key, _, field in _plan(schema) or ()}
-    pure = {key for key, field in fields_by_key.items()
-            if type(field) in PURE_FIELDS and not (field.pre_load or field.post_load)}
-    if not pure:
+    # one memo per pure field (an int and a str are never equal keys)
+    memos: dict[str, dict[Any, Any]] = {
+        key: {} for key, field in fields_by_key.items()
+        if type(field) in PURE_FIELDS and not (field.pre_load or field.post_load)}
+    if not memos:
         return None  # each field's deserialize, as _load_fields does by itself
-    memos: dict[str, dict[Any, Any]] = {}  # an int and a str are never equal keys
 
     def load(key: str, raw: Any) -> Any:
         kind = type(raw)  # bool is not int here: True and 1 load differently
-        if key not in pure or not (kind is int or (kind is str and len(raw) <= REMEMBERED_TEXT)):
+        memo = memos.get(key)
+        if memo is None or not (kind is int or (kind is str and len(raw) <= REMEMBERED_TEXT)):
             return fields_by_key[key].deserialize(raw, key)
-        memo = memos.setdefault(key, {})
         value = memo.get(raw, missing)
         if value is missing:
             value = fields_by_key[key].deserialize(raw, key)

@@ -52,7 +52,7 @@ def test_listTasks_empty_query_loads_defaults_each_time():
     assert first == {"Offset": 0}
     first["Offset"] = 5  # a caller changing its result does not change the next one
     assert load(TaskQuery, {}) == {"Offset": 0}
-    assert load(FormatQuery, {}) == {}  # routes._formats answers {} for no query unloaded
+    assert load(FormatQuery, {}) == {}  # routes._formats answers {} for no query, unloaded
 
 
 def test_listTasks_repeated_query_loads_equal_results_each_time():
