@@ -36,7 +36,7 @@ from .openapi import to_yaml
 from .routes import api, key_pair, query_args, registry
 from .schemas import REQUIRED, OdDateTime, OdSchema, OdString, QueryInteger, dump, load, parse_json_object
 from .store import BadRequest, NotFound, Office, RelativeTime, Unauthorized
-from .wsgi import SPARE_THREADS
+from .wsgi import DELAYING, SPARE_THREADS
 
 if TYPE_CHECKING:
     from apispec import APISpec
@@ -536,7 +536,8 @@ def init_app(app: Flask) -> None:
     """Install the control API and its /api/v1 hooks, unless ``ADMIN_API`` is off."""
     if not app.config.get("ADMIN_API", True):
         return
-    app.extensions[EXTENSION] = Harness()
+    app.extensions[EXTENSION] = harness = Harness()
+    app.extensions[DELAYING] = harness.delaying
     app.register_blueprint(admin)
     app.before_request(_before_api_request)
     app.after_request(_after_api_request)

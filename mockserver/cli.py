@@ -104,9 +104,10 @@ def default_threads(data_dir: str | None) -> int:
     """Worker threads when --threads is not given.
 
     One is fastest in memory, on either server: more contend for the GIL (about 1.45x
-    the requests per second with one, bench/). On waitress a delay fault gets a spare
-    thread for its wait (wsgi.py); granian's pool is fixed, so there a delayed request
-    holds up the others unless --threads is given. With --data-dir a write waits for its
+    the requests per second with one, bench/), and waitress then runs requests on its I/O
+    thread (wsgi.InlineDispatcher). On waitress a delay fault sends requests to a worker
+    thread and gets a spare one for its wait; granian's pool is fixed, so there a delayed
+    request holds up the others unless --threads is given. With --data-dir a write waits for its
     fsync, and concurrent writes share one only if several threads are writing at once.
     """
     return 8 if data_dir else 1

@@ -1,5 +1,6 @@
 """The real thing: ``mockserver serve --port 0`` in a subprocess, driven over loopback, on
 each server (waitress and granian)."""
+import contextlib
 import json
 import os
 import shlex
@@ -10,6 +11,7 @@ import threading
 
 import pytest
 import requests
+from waitress.wasyncore import close_all
 
 from conftest import TASK_FIELDS
 from liveserver import SERVERS, LiveServer, raw_exchange
@@ -191,6 +193,67 @@ def test_live_waitress_sends_each_response_in_one_piece(monkeypatch):
             assert sent == [received]  # head and body in one send
     finally:
         server.close()
+
+
+@contextlib.contextmanager
+def one_thread_waitress(app, **adjustments):
+    """``create_server(app, threads=1)`` served from a daemon thread: (the server, the
+    serving thread, the URL before /api/v1)."""
+    server = create_server(app, host="127.0.0.1", port=0, threads=1, **adjustments)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield server, thread, f"http://127.0.0.1:{server.effective_port}"
+    finally:
+        server.trigger.pull_trigger(lambda: close_all(server._map))  # as the plugin closes
+        thread.join(WAIT)
+        server.task_dispatcher.shutdown()
+
+
+def test_live_one_thread_waitress_serves_on_its_io_thread_unless_a_delay_fault_is_set():
+    app = create_app()
+    serving = []
+    wsgi_app = app.wsgi_app
+    app.wsgi_app = lambda environ, start: serving.append(threading.get_ident()) or wsgi_app(environ, start)
+    with one_thread_waitress(app) as (_, io_thread, url), requests.Session() as http:
+        http.headers.update({"Authorization": "ODFHIR devkey/custkey", "Content-Type": "application/json"})
+        get = lambda: check(http.get(f"{url}/api/v1/tasks/1408", timeout=WAIT), 200)  # noqa: E731
+        get()
+        fault = check(http.post(f"{url}/__admin/faults", json={"path": "/nothing", "delay_ms": 1},
+                                timeout=WAIT), 201)
+        get()
+        check(http.delete(f"{url}/__admin/faults/{fault['id']}", timeout=WAIT), 200)
+        get()
+    threads = [ident == io_thread.ident for ident in serving]
+    assert threads == [True, True, False, False, True]  # the DELETE ran on the worker too
+
+
+def test_live_one_thread_waitress_serves_others_while_a_client_does_not_read():
+    """A client that pipelines requests and reads none of the answers: waitress waits for
+    it to read before it answers the next, which must not stop the I/O thread."""
+    request = (b"GET /api/v1/tasks?DateTimeOriginal=0001-01-01%2000:00:00 HTTP/1.1\r\nHost: x\r\n"
+               b"Authorization: ODFHIR devkey/custkey\r\nContent-Type: application/json\r\n\r\n")
+    with one_thread_waitress(create_app(), outbuf_high_watermark=4096) as (server, _, url), \
+            socket.socket() as stuck, requests.Session() as other:
+        # small socket buffers both ways (the server's connections inherit its listener's),
+        # so that most of the answers stay in waitress's buffers
+        server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.settimeout(WAIT)
+        stuck.connect(("127.0.0.1", int(server.effective_port)))
+        stuck.sendall(request * 40)  # 40 answers of about 10 KB each, all left unread
+        other.headers.update({"Authorization": "ODFHIR devkey/other", "Content-Type": "application/json"})
+        for _ in range(5):
+            check(other.get(f"{url}/api/v1/tasks/1408", timeout=WAIT), 200)
+        # and it holds back the next answers until the client reads: waitress's bound on
+        # what it buffers (outbuf_high_watermark, plus the answer that crossed it)
+        buffered = max(channel.total_outbufs_len for channel in list(server._map.values())
+                       if isinstance(channel, MockChannel))
+        assert 4096 < buffered < 4096 + 20_000
+        answers = b""
+        while answers.count(b"HTTP/1.1 200 OK") < 40 or not answers.endswith(b"]\n"):
+            answers += stuck.recv(65536)
+    assert answers.count(b"HTTP/1.1 ") == 40
 
 
 def test_live_threads_default_to_one_in_memory_and_eight_with_a_data_dir():
