@@ -15,7 +15,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-import socket
 import threading
 from typing import Any, Callable
 
@@ -25,7 +24,8 @@ from granian.constants import Interfaces
 from granian.log import LogLevels
 from granian.server import MPServer
 
-BACKLOG = 1024  # granian's default
+from .wsgi import BACKLOG, listen
+
 # granian logs to stdout, where `serve` prints its banner: only its errors, on stderr
 LOGGING = {"handlers": {name: {"class": "logging.StreamHandler", "formatter": "generic",
                                "stream": "ext://sys.stderr"} for name in ("console", "access")}}
@@ -73,16 +73,6 @@ class GranianServer(MPServer):
     def close(self) -> None:
         """Close the listening socket (the worker, and its copy, are gone by now)."""
         self.listener.close()
-
-
-def listen(host: str, port: int) -> socket.socket:
-    """A listening TCP socket set up as granian sets up its own."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    listener = socket.create_server((host, port), family=family, backlog=BACKLOG)
-    # inherited by every accepted connection: an answer goes out at once, not after the
-    # client's delayed ACK (without it, 40 ms per request and a fifth of the throughput)
-    listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return listener
 
 
 def _stop_with_parent() -> None:

@@ -101,16 +101,14 @@ def test_control_is_off_with_ADMIN_API_false():
 
 
 def test_serve_no_admin_turns_the_control_api_off(monkeypatch):
-    import waitress
     from click.testing import CliRunner
 
-    from mockserver.cli import main
+    from mockserver import cli
 
     served = []
 
     class FakeServer:
         effective_port = 1
-        task_dispatcher = None
 
         def __init__(self, app, **kwargs):
             served.append(app)
@@ -118,15 +116,12 @@ def test_serve_no_admin_turns_the_control_api_off(monkeypatch):
         def run(self):
             raise KeyboardInterrupt
 
-        def pull_trigger(self):
-            pass
-
         def close(self):
             pass
 
-    monkeypatch.setattr(waitress, "create_server", FakeServer)
-    assert CliRunner().invoke(main, ["serve", "--no-admin", "--quiet"]).exit_code == 0
-    assert CliRunner().invoke(main, ["serve", "--quiet"]).exit_code == 0
+    monkeypatch.setattr(cli, "create_server", FakeServer)
+    assert CliRunner().invoke(cli.main, ["serve", "--no-admin", "--quiet"]).exit_code == 0
+    assert CliRunner().invoke(cli.main, ["serve", "--quiet"]).exit_code == 0
     assert [app.config["ADMIN_API"] for app in served] == [False, True]
 
 

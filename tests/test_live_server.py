@@ -14,7 +14,7 @@ import requests
 from waitress.wasyncore import close_all
 
 from conftest import TASK_FIELDS
-from liveserver import SERVERS, LiveServer, raw_exchange
+from liveserver import HEADERS, SERVERS, LiveServer, raw_exchange
 from mockserver.app import create_app
 from mockserver.cli import default_threads
 from mockserver.pytest_plugin import LiveServer as InProcessServer
@@ -196,10 +196,10 @@ def test_live_waitress_sends_each_response_in_one_piece(monkeypatch):
 
 
 @contextlib.contextmanager
-def one_thread_waitress(app, **adjustments):
+def one_thread_waitress(app, host="127.0.0.1", **adjustments):
     """``create_server(app, threads=1)`` served from a daemon thread: (the server, the
     serving thread, the URL before /api/v1)."""
-    server = create_server(app, host="127.0.0.1", port=0, threads=1, **adjustments)
+    server = create_server(app, host=host, port=0, threads=1, **adjustments)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
@@ -254,6 +254,25 @@ def test_live_one_thread_waitress_serves_others_while_a_client_does_not_read():
         while answers.count(b"HTTP/1.1 200 OK") < 40 or not answers.endswith(b"]\n"):
             answers += stuck.recv(65536)
     assert answers.count(b"HTTP/1.1 ") == 40
+
+
+def test_live_waitress_listens_on_one_address_of_a_name(monkeypatch):
+    """A name with several addresses (localhost often has ::1 and 127.0.0.1): waitress
+    alone listens on each, on a port of its own with port 0, and gives no one port."""
+    resolve = socket.getaddrinfo
+
+    def two_addresses(host, port, *args, **kwargs):
+        found = resolve(host, port, *args, **kwargs)
+        if host == "localhost":
+            found = [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("::1", port, 0, 0)), *found]
+        return found
+
+    monkeypatch.setattr(socket, "getaddrinfo", two_addresses)
+    with one_thread_waitress(create_app(), host="localhost") as (server, _, _), \
+            requests.Session() as http:
+        http.headers.update(HEADERS)
+        check(http.get(f"http://127.0.0.1:{server.effective_port}/api/v1/tasks/1408", timeout=WAIT), 200)
+    assert server.effective_host == "127.0.0.1"
 
 
 def test_live_threads_default_to_one_in_memory_and_eight_with_a_data_dir():
