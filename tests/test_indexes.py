@@ -104,14 +104,21 @@ def test_listTasks_index_stays_right_after_inserts_and_replaces(tasks, steps, qu
 
 
 @SETTINGS
-@given(tables(), edits(), edits(), queries)
-def test_listTasks_index_copy_is_independent(tasks, before, after, query):
+@given(tables(), edits(), edits(), edits(), queries)
+def test_listTasks_index_copy_is_independent(tasks, before, after, original_after, query):
+    """A copy shares the index lists until a table changes one: neither table sees the
+    other's writes, whichever writes first."""
     table, model = TaskTable(tasks), {t.TaskNum: t for t in tasks}
     apply(table, model, before)
     twin, twin_model = table.copy(), dict(model)
     apply(twin, twin_model, after)
+    apply(table, model, original_after)
     check(twin, twin_model, query)
-    check(table, model, query)  # the original did not see the copy's writes
+    check(table, model, query)
+    third, third_model = twin.copy(), dict(twin_model)  # a copy of a copy, written first
+    apply(third, third_model, original_after)
+    check(twin, twin_model, query)
+    check(third, third_model, query)
 
 
 def test_task_table_refuses_two_tasks_with_one_TaskNum():
@@ -138,6 +145,8 @@ def test_listTasks_sorted_nums_equal_a_sorted_list(start, chunk, steps):
             nums.remove(gone)
             model.discard(gone)
         assert list(nums) == sorted(model) and len(nums) == len(model)
-    twin = nums.copy()
+    owner = object()
+    twin = nums.copy(owner)
     twin.add(100)
     assert list(nums) == sorted(model) and list(twin) == [*sorted(model), 100]
+    assert twin.owner is owner
