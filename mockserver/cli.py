@@ -107,8 +107,8 @@ def default_threads(data_dir: str | None) -> int:
     the requests per second with one, bench/), and waitress then runs requests on its I/O
     thread (wsgi.InlineDispatcher). On waitress a delay fault sends requests to a worker
     thread and gets a spare one for its wait; granian's pool is fixed, so there a delayed
-    request holds up the others unless --threads is given. With --data-dir a write waits for its
-    fsync, and concurrent writes share one only if several threads are writing at once.
+    request holds up the others unless --threads is given. With --data-dir a write waits
+    for its fsync, and concurrent writes share one only if several threads are writing.
     """
     return 8 if data_dir else 1
 

@@ -80,7 +80,8 @@ class InlineDispatcher(ThreadedTaskDispatcher):
     true (a delay fault's sleep on the I/O thread would hold up every connection), and so
     does a connection's next request while the client leaves over
     ``outbuf_high_watermark`` bytes unread (waitress then waits for it to read, which only
-    a worker thread may do).
+    a worker thread may do). A delay fault set by a request on a worker thread while the
+    I/O thread serves another can still delay that one request on the I/O thread.
     """
 
     def __init__(self, delaying: Callable[[], bool]):
@@ -101,14 +102,14 @@ class InlineDispatcher(ThreadedTaskDispatcher):
         else:
             super().add_task(task)
 
-    def read(self, read: Callable[[], None]) -> None:
-        """Do a channel's *read* on the I/O thread, then serve the requests it completed.
+    def read(self, channel_read: Callable[[], None]) -> None:
+        """Do a channel's read on the I/O thread, then serve the requests it completed.
 
         Not during the read: waitress's channel adds a request while holding a lock that
         serving the request takes.
         """
         self._io_thread = threading.get_ident()
-        read()
+        channel_read()
         while self._ready:
             channel = self._ready.popleft()
             if channel.total_outbufs_len > channel.adj.outbuf_high_watermark:
