@@ -139,7 +139,7 @@ def _release_free_memory() -> None:
 @_with(ADDRESS_OPTIONS + OFFICE_OPTIONS)
 @click.option("--server", "server_name", type=click.Choice(list(SERVERS)), default="waitress",
               show_default=True, help="HTTP server: waitress answers even malformed HTTP with "
-              "JSON; granian is about twice as fast (needs the fast extra).")
+              "JSON; granian is about 1.5 times as fast (needs the fast extra).")
 @click.option("--quiet", is_flag=True, help="No access log.")
 def serve(host: str, port: int, fixtures: str | None, no_cache: bool, keys: str | None,
           strict_keys: bool, lenient_content_type: bool, local_api: bool, threads: int | None,

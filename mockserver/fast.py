@@ -1,6 +1,6 @@
 """The granian server of ``mockserver serve --server granian``: the opt-in fast mode.
 
-granian (Rust, hyper) parses HTTP itself, so one process answers about twice as many
+granian (Rust, hyper) parses HTTP itself, so one process answers about 1.5 times as many
 requests as waitress. The price: malformed HTTP (a garbage start line, a CR in a header, a
 NUL in the path) gets hyper's ``400`` with an empty body and a closed connection, not the
 JSON-string 4xx of waitress mode. Needs the ``fast`` extra (granian is pinned: the class
