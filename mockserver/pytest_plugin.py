@@ -170,13 +170,10 @@ class LiveServer:
         return MockOffice(http_transport(self.url), self.url, customer_key, developer_key)
 
     def close(self) -> None:
-        """Stop serving: every socket is closed by the server's own loop thread, which
-        then ends (closing them from this thread would race with it)."""
-        from waitress.wasyncore import close_all
+        """Stop serving (``wsgi.stop``)."""
+        from .wsgi import stop
 
-        self._server.trigger.pull_trigger(lambda: close_all(self._server._map))
-        self._thread.join(timeout=30)  # bounded; the thread is a daemon anyway
-        self._server.task_dispatcher.shutdown()
+        stop(self._server, self._thread)
 
 
 @pytest.fixture(scope="session")

@@ -204,5 +204,16 @@ def create_server(app: Flask, host: str, port: int, threads: int, **adjustments:
         # thread itself that is a wasted pipe write and poll (its loop polls next anyway).
         wake = server.pull_trigger
         server.pull_trigger = lambda: None if dispatcher.on_io_thread() else wake()
-    app.extensions[SPARE_THREADS] = SpareThreads(server.task_dispatcher, threads)
+    app.extensions[SPARE_THREADS] = SpareThreads(dispatcher, threads)
     return server
+
+
+def stop(server: Any, loop_thread: threading.Thread, timeout: float = 30) -> None:
+    """Stop a server of ``create_server`` whose ``run()`` is on *loop_thread*: every
+    socket is closed by that thread itself, which then ends (closing them from here
+    would race with it), and the worker threads are ended."""
+    from waitress.wasyncore import close_all
+
+    server.trigger.pull_trigger(lambda: close_all(server._map))
+    loop_thread.join(timeout)  # bounded; a daemon thread anyway
+    server.task_dispatcher.shutdown()

@@ -11,14 +11,13 @@ import threading
 
 import pytest
 import requests
-from waitress.wasyncore import close_all
 
 from conftest import TASK_FIELDS
 from liveserver import HEADERS, SERVERS, LiveServer, raw_exchange
 from mockserver.app import create_app
 from mockserver.cli import default_threads
 from mockserver.pytest_plugin import LiveServer as InProcessServer
-from mockserver.wsgi import SPARE_THREADS, MockChannel, create_server
+from mockserver.wsgi import SPARE_THREADS, MockChannel, create_server, stop
 
 WAIT = 20  # seconds: upper bound of every wait on the subprocess, never a measurement
 NO_PROXY_ENV = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
@@ -205,9 +204,7 @@ def one_thread_waitress(app, host="127.0.0.1", **adjustments):
     try:
         yield server, thread, f"http://127.0.0.1:{server.effective_port}"
     finally:
-        server.trigger.pull_trigger(lambda: close_all(server._map))  # as the plugin closes
-        thread.join(WAIT)
-        server.task_dispatcher.shutdown()
+        stop(server, thread, WAIT)
 
 
 def test_live_one_thread_waitress_serves_on_its_io_thread_unless_a_delay_fault_is_set():
@@ -216,7 +213,7 @@ def test_live_one_thread_waitress_serves_on_its_io_thread_unless_a_delay_fault_i
     wsgi_app = app.wsgi_app
     app.wsgi_app = lambda environ, start: serving.append(threading.get_ident()) or wsgi_app(environ, start)
     with one_thread_waitress(app) as (_, io_thread, url), requests.Session() as http:
-        http.headers.update({"Authorization": "ODFHIR devkey/custkey", "Content-Type": "application/json"})
+        http.headers.update(HEADERS)
         get = lambda: check(http.get(f"{url}/api/v1/tasks/1408", timeout=WAIT), 200)  # noqa: E731
         get()
         fault = check(http.post(f"{url}/__admin/faults", json={"path": "/nothing", "delay_ms": 1},
@@ -242,7 +239,7 @@ def test_live_one_thread_waitress_serves_others_while_a_client_does_not_read():
         stuck.settimeout(WAIT)
         stuck.connect(("127.0.0.1", int(server.effective_port)))
         stuck.sendall(request * 40)  # 40 answers of about 10 KB each, all left unread
-        other.headers.update({"Authorization": "ODFHIR devkey/other", "Content-Type": "application/json"})
+        other.headers.update({**HEADERS, "Authorization": "ODFHIR devkey/other"})
         for _ in range(5):
             check(other.get(f"{url}/api/v1/tasks/1408", timeout=WAIT), 200)
         # and it holds back the next answers until the client reads: waitress's bound on
