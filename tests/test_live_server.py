@@ -11,6 +11,7 @@ import threading
 
 import pytest
 import requests
+from waitress.wasyncore import close_all
 
 from conftest import TASK_FIELDS
 from liveserver import HEADERS, SERVERS, LiveServer, raw_exchange
@@ -251,6 +252,28 @@ def test_live_one_thread_waitress_serves_others_while_a_client_does_not_read():
         while answers.count(b"HTTP/1.1 200 OK") < 40 or not answers.endswith(b"]\n"):
             answers += stuck.recv(65536)
     assert answers.count(b"HTTP/1.1 ") == 40
+
+
+@pytest.mark.parametrize("threads", [1, 8])
+def test_live_waitress_accepts_every_waiting_connection_at_once(threads):
+    """Waitress accepts one connection per turn of its loop, and each turn serves a request
+    on every open one: of many connections opened at once, the last waited many turns."""
+    app = create_app()
+    # the map holds the listener and waitress's trigger: room for 4 connections
+    server = create_server(app, host="127.0.0.1", port=0, threads=threads, connection_limit=6)
+    clients = [socket.create_connection(("127.0.0.1", int(server.effective_port)), WAIT)
+               for _ in range(7)]
+    try:
+        opened = len(server._map)
+        server.handle_accept()  # the loop's one call for the listener being readable
+        assert len(server._map) - opened == 4  # all it may take, in one turn
+        server.handle_accept()
+        assert len(server._map) - opened == 4  # the other 3 wait under the limit
+    finally:
+        for client in clients:
+            client.close()
+        close_all(server._map)  # the listener, the trigger and the accepted connections
+        server.task_dispatcher.shutdown()
 
 
 def test_live_waitress_listens_on_one_address_of_a_name(monkeypatch):
