@@ -5,6 +5,8 @@ filters, DateTimeOriginal bounds, Offset and Limit. Small value ranges so filter
 """
 from __future__ import annotations
 
+import sys
+import tracemalloc
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -14,6 +16,7 @@ from hypothesis import given, settings, strategies as st
 from mockserver.store import OBJECT_TYPES, TASK_STATUSES, SortedNums, Task, TaskTable
 
 BASE = datetime(2024, 1, 1)
+REAL_CHUNK = SortedNums.CHUNK  # before small_chunks
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -82,7 +85,9 @@ def apply(table: TaskTable, model: dict[int, Task], steps) -> None:
 def check(table: TaskTable, model: dict[int, Task], query) -> None:
     """The drawn query, and every one-field filter on a stored value, equal the scan."""
     assert table.query(*query) == scan(model.values(), *query)
-    assert sorted(t.TaskNum for t in table) == sorted(model)
+    assert [t for t in table] == [model[num] for num in sorted(model)]  # by TaskNum
+    assert len(table) == len(model) and table.max_num() == max(model, default=0)
+    assert all(table.get(num) is task for num, task in model.items())
     for name in values:
         for value in {getattr(t, name) for t in model.values()}:
             single = ({name: value}, None, 0, len(model))
@@ -119,6 +124,28 @@ def test_listTasks_index_copy_is_independent(tasks, before, after, original_afte
     apply(third, third_model, original_after)
     check(twin, twin_model, query)
     check(third, third_model, query)
+
+
+def test_task_table_copy_shares_the_rows_until_written(monkeypatch):
+    """An office's first write copies the seed's table, which must not copy its rows: at
+    100,000 tasks that was 6.8 MiB per office that wrote, walked by every full garbage
+    collection."""
+    monkeypatch.setattr(SortedNums, "CHUNK", REAL_CHUNK)
+    tasks = [Task(TaskNum=n, TaskListNum=n % 100, TaskStatus=TASK_STATUSES[n % 3],
+                  ObjectType=OBJECT_TYPES[n % 3], KeyNum=n % 1000,
+                  DateTimeOriginal=BASE + timedelta(minutes=n)) for n in range(1, 20_001)]
+    table = TaskTable(tasks)
+    tracemalloc.start()
+    try:
+        twin = table.copy()
+        twin.replace(replace(tasks[0], TaskStatus=TASK_STATUSES[2], Descript="changed"))
+        twin.insert(Task(TaskNum=20_001, TaskListNum=1, DateTimeOriginal=BASE))
+        used, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert used < sys.getsizeof({t.TaskNum: t for t in tasks})  # not even a dict of the rows
+    assert table.get(1) is tasks[0] and twin.get(1).Descript == "changed"
+    assert len(table) == 20_000 and len(twin) == 20_001 and table.get(20_001) is None
 
 
 def test_task_table_refuses_two_tasks_with_one_TaskNum():
