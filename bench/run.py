@@ -21,6 +21,7 @@ one run: read the ratios.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -274,8 +275,10 @@ def bench_servers(sizes: dict[int, Path], duration: float, repeat: int) -> dict:
 
 # --- offices -----------------------------------------------------------------------------
 
-def bench_offices(fixtures: Path, count: int = 1000) -> dict:
-    """Creating *count* offices from one seed, and the first write in a new office."""
+def bench_offices(fixtures: Path, count: int = 1000, writers: int = 20) -> dict:
+    """Creating *count* offices from one seed, the first write in a new office, and what
+    each of *writers* offices that wrote (a POST and a PUT) adds: memory, and time in a
+    full garbage collection with the seed frozen out of it, as ``serve`` does."""
     registry = Registry(load_dir(fixtures))
     registry.office("warm")  # the seed's records are resolved once, on the first office
     tracemalloc.start()
@@ -289,8 +292,33 @@ def bench_offices(fixtures: Path, count: int = 1000) -> dict:
     started = time.perf_counter()
     office.create_task({"TaskListNum": 1, "Descript": "first write", "UserNum": 1})
     first_write = time.perf_counter() - started
+    gc.collect()
+    gc.freeze()
+    try:
+        full_gc = _full_gc_seconds()
+        tracemalloc.start()
+        for i in range(writers):
+            office = registry.office(f"writer-{i}")
+            task = office.create_task({"TaskListNum": 1, "Descript": "a write", "UserNum": 1})
+            office.update_task(task.TaskNum - 1, {"TaskStatus": "Viewed"})
+        written, _ = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        full_gc_each = (_full_gc_seconds() - full_gc) / writers
+    finally:
+        gc.unfreeze()
     return {"offices": count, "seconds": elapsed, "kib_per_office": memory / 1024 / count,
-            "first_write_ms": first_write * 1000}
+            "first_write_ms": first_write * 1000, "writers": writers,
+            "kib_per_writer": written / 1024 / writers, "full_gc_ms_per_writer": full_gc_each * 1000}
+
+
+def _full_gc_seconds(repeat: int = 5) -> float:
+    """The fastest of *repeat* full garbage collections."""
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        gc.collect()
+        times.append(time.perf_counter() - started)
+    return min(times)
 
 
 # --- report ------------------------------------------------------------------------------
@@ -391,10 +419,13 @@ def table(results: dict) -> str:
                            False), ""]
     lines += scale(results["sizes"])
     lines += ["## Offices", "", "| tasks in the seed | 1,000 new offices | memory per office "
-              "(tracemalloc) | first write in a new office |", "|---|---|---|---|"]
+              "(tracemalloc) | first write in a new office | per office that wrote: memory, "
+              "time added to a full garbage collection |", "|---|---|---|---|---|"]
     for size, o in results["offices"].items():
+        wrote = (f"{o['kib_per_writer']:,.0f} KiB, {o['full_gc_ms_per_writer']:.2f} ms"
+                 if "kib_per_writer" in o else "n/a")
         lines.append(f"| {int(size):,} | {o['seconds'] * 1000:.0f} ms | {o['kib_per_office']:.1f} KiB "
-                     f"| {o['first_write_ms']:.1f} ms |")
+                     f"| {o['first_write_ms']:.1f} ms | {wrote} |")
     lines += ["", "Memory and CPU are summed over a server's processes: the gunicorn master and its "
               "two workers (each holds its own copy of the tasks); granian's main process and the "
               "worker forked from it, which share most pages: RSS counts those twice, PSS once. "
