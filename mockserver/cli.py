@@ -179,13 +179,13 @@ def serve(host: str, port: int, fixtures: str | None, no_cache: bool, keys: str 
     # SIGTERM (docker stop, the cluster command) stops as cleanly as Ctrl-C (granian
     # installs its own handlers for both, and returns from run() once its worker is gone)
     previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    # Waitress's I/O thread and the worker pass the GIL to and fro on every request: a
-    # shorter switch interval than 5 ms keeps either from waiting on the other (bench/).
+    # Where waitress hands requests to worker threads (--threads above 1, a delay fault),
+    # its I/O thread and the workers pass the GIL to and fro on every request: a shorter
+    # switch interval than 5 ms keeps either from waiting on the other (bench/).
     switch_interval = sys.getswitchinterval()
     sys.setswitchinterval(0.001)
-    # An office's first write copies the seed's task table (at 100,000 tasks: ~35,000
-    # containers holding ~600,000 references) and the copy lives on. Each full collection
-    # would walk it again: 13-35 ms, every few thousand writes, the p99 of PUT and POST.
+    # What offices write lives on (their rows, and the index lists they change: at 100,000
+    # tasks about 1.6 MiB per office that wrote), and each full collection walks it again.
     # Full collections ten times rarer; the young generations are collected as usual.
     thresholds = gc.get_threshold()
     gc.set_threshold(thresholds[0], thresholds[1], thresholds[2] * 10)
