@@ -378,11 +378,12 @@ class SortedNums:
     An insert or a removal moves the entries of one chunk, not of the whole list: at
     100,000 tasks a TaskStatus change moved ~33,000 entries per list (~6 us per PUT,
     ~2 us in chunks). Iterating chains the chunks, a few percent slower than a list.
-    ``owner`` is the token of the TaskTable that may change it (TaskTable.copy).
+    ``owner`` is the token of the TaskTable that may change it (TaskTable.copy). A copy
+    shares the chunks, and either list copies a shared chunk before changing it.
     """
 
     CHUNK = 512
-    __slots__ = ("_chunks", "_size", "owner")
+    __slots__ = ("_chunks", "_size", "owner", "_shared")
 
     def __init__(self, nums: list[int] | None = None, owner: object = None) -> None:
         """From a list of ascending TaskNums, which becomes the only chunk when it is short
@@ -395,6 +396,9 @@ class SortedNums:
         else:
             self._chunks = [nums[i:i + self.CHUNK] for i in range(0, len(nums), self.CHUNK)]
         self._size = len(nums) if nums else 0
+        # ids of the chunks in _chunks that another list may hold too (None: none); each
+        # is alive while it is here, so no new chunk can take its id
+        self._shared: set[int] | None = None
 
     def __len__(self) -> int:
         return self._size
@@ -403,11 +407,21 @@ class SortedNums:
         return itertools.chain.from_iterable(self._chunks)
 
     def copy(self, owner: object) -> "SortedNums":
-        """An independent copy, owned by *owner*."""
+        """An independent copy, owned by *owner*, sharing the chunks until one of the two
+        lists changes one (a status list of ~33,000 TaskNums: 65 chunks not copied)."""
         twin = SortedNums.__new__(SortedNums)
-        twin._chunks, twin._size = list(map(list.copy, self._chunks)), self._size
-        twin.owner = owner
+        twin._chunks, twin._size, twin.owner = list(self._chunks), self._size, owner
+        twin._shared = {id(chunk) for chunk in self._chunks}
+        self._shared = set(twin._shared)
         return twin
+
+    def _chunk(self, at: int) -> list[int]:
+        """The chunk at *at*, as one this list alone holds."""
+        chunk = self._chunks[at]
+        if self._shared and id(chunk) in self._shared:
+            self._shared.remove(id(chunk))
+            chunk = self._chunks[at] = chunk.copy()
+        return chunk
 
     def add(self, num: int) -> None:
         """Insert *num* (not already present) in order."""
@@ -417,7 +431,7 @@ class SortedNums:
             if not chunks or len(chunks[-1]) >= 2 * self.CHUNK:
                 chunks.append([])
             at = len(chunks) - 1
-        chunk = chunks[at]
+        chunk = self._chunk(at)
         bisect.insort(chunk, num)
         self._size += 1
         if len(chunk) > 2 * self.CHUNK:
@@ -425,13 +439,12 @@ class SortedNums:
 
     def remove(self, num: int) -> None:
         """Remove *num*, which must be present."""
-        chunks = self._chunks
-        at = bisect.bisect_left(chunks, num, key=_LAST)
-        chunk = chunks[at]
+        at = bisect.bisect_left(self._chunks, num, key=_LAST)
+        chunk = self._chunk(at)
         del chunk[bisect.bisect_left(chunk, num)]
         self._size -= 1
         if not chunk:
-            del chunks[at]
+            del self._chunks[at]
 
 
 class TaskTable:

@@ -154,26 +154,37 @@ def test_task_table_refuses_two_tasks_with_one_TaskNum():
     assert [t.TaskNum for t in TaskTable([Task(TaskNum=5), Task(TaskNum=3)])] == [3, 5]
 
 
+def step(nums: SortedNums, model: set[int], adding: bool, num: int) -> None:
+    """Add *num* (if new) or remove a present number to both, and compare them."""
+    if adding and num not in model:
+        nums.add(num)
+        model.add(num)
+    elif not adding and model:
+        gone = sorted(model)[num % len(model)]
+        nums.remove(gone)
+        model.discard(gone)
+    assert list(nums) == sorted(model) and len(nums) == len(model)
+
+
+nums_steps = st.lists(st.tuples(st.booleans(), st.integers(0, 40)), max_size=40)
+
+
 @SETTINGS
-@given(st.lists(st.integers(0, 30), unique=True, max_size=12), st.integers(1, 3),
-       st.lists(st.tuples(st.booleans(), st.integers(0, 40)), max_size=40))
-def test_listTasks_sorted_nums_equal_a_sorted_list(start, chunk, steps):
+@given(st.lists(st.integers(0, 30), unique=True, max_size=12), st.integers(1, 3), nums_steps,
+       st.lists(st.tuples(st.booleans(), st.booleans(), st.integers(0, 40)), max_size=40))
+def test_listTasks_sorted_nums_equal_a_sorted_list(start, chunk, steps, after_copy):
+    """Also after a copy, which shares the chunks: changes to either, in any order, must
+    not reach the other."""
     class Sized(SortedNums):
         __slots__ = ()
         CHUNK = chunk
 
     nums, model = Sized(sorted(start)), set(start)
     for adding, num in steps:
-        if adding and num not in model:
-            nums.add(num)
-            model.add(num)
-        elif not adding and model:
-            gone = sorted(model)[num % len(model)]
-            nums.remove(gone)
-            model.discard(gone)
-        assert list(nums) == sorted(model) and len(nums) == len(model)
+        step(nums, model, adding, num)
     owner = object()
-    twin = nums.copy(owner)
-    twin.add(100)
-    assert list(nums) == sorted(model) and list(twin) == [*sorted(model), 100]
+    twin, twin_model = nums.copy(owner), set(model)
     assert twin.owner is owner
+    for to_twin, adding, num in after_copy:
+        step(*((twin, twin_model) if to_twin else (nums, model)), adding, num)
+        assert list(nums) == sorted(model) and list(twin) == sorted(twin_model)
