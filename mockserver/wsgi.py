@@ -185,7 +185,7 @@ def listen(host: str, port: int) -> socket.socket:
     return listener
 
 
-class MockServer(TcpWSGIServer):
+class MockWSGIServer(TcpWSGIServer):
     """Waitress's TCP server with MockChannel connections, accepting every waiting
     connection at once."""
 
@@ -197,7 +197,7 @@ class MockServer(TcpWSGIServer):
         Waitress accepts one per turn of its loop, and a turn serves a request on every
         connection already open: of 32 connections opened at once, the last waited 31
         turns for its first answer. That was the p99 tail under wrk (2026-12-03, PUT,
-        fresh connections per run: p99.9 70-146 ms; accepting all, 21-25 ms).
+        a fresh wrk per run, 10 runs: p99.9 19-146 ms; accepting all, 16-25 ms).
         """
         while len(self._map) < self.adj.connection_limit:
             known = len(self._map)
@@ -206,8 +206,8 @@ class MockServer(TcpWSGIServer):
                 return
 
 
-class InlineServer(MockServer):
-    """MockServer with an InlineDispatcher and InlineChannel connections."""
+class InlineWSGIServer(MockWSGIServer):
+    """MockWSGIServer with an InlineDispatcher and InlineChannel connections."""
 
     channel_class = InlineChannel
 
@@ -221,7 +221,7 @@ class InlineServer(MockServer):
 def create_server(app: Flask, host: str, port: int, threads: int, **adjustments: Any) -> Any:
     """A waitress server for *app* on one address; the body limit is the app's.
 
-    With one thread, requests run on the I/O thread (InlineServer) except while the app's
+    With one thread, requests run on the I/O thread (InlineWSGIServer) except while the app's
     ``DELAYING`` extension says a request may sleep.
     """
     inline = threads == 1
@@ -234,7 +234,7 @@ def create_server(app: Flask, host: str, port: int, threads: int, **adjustments:
         # waitress refuses a Content-Length >= its limit; the app allows == its own
         max_request_body_size=app.config["MAX_CONTENT_LENGTH"] + 1, **adjustments)
     # what waitress.create_server does for one socket, with our class
-    server = (InlineServer if inline else MockServer)(
+    server = (InlineWSGIServer if inline else MockWSGIServer)(
         app, _sock=sock, dispatcher=dispatcher, adj=adj, bind_socket=False,
         sockinfo=(sock.family, sock.type, sock.proto, sock.getsockname()))
     app.extensions[SPARE_THREADS] = SpareThreads(dispatcher, threads)
