@@ -457,9 +457,10 @@ class TaskTable:
     DateTimeOriginal index is two parallel lists sorted by time: a narrow window is
     cut out with bisect and its TaskNums sorted, when that is cheaper than walking.
 
-    The rows and the time index a table is built with are its base, which no table
-    changes: copies share it, and each table keeps the rows it changed or added, and the
-    times of those it added, over it (see ``copy``).
+    The rows and indexes a table is built with are its base, which no table changes:
+    copies share it, and each table keeps over it the rows it changed or added, the index
+    lists it changed (copies of the base's, which share their chunks), and the times of
+    the tasks it added (see ``copy``).
     """
 
     def __init__(self, tasks: Iterable[Task] = ()):
@@ -471,13 +472,14 @@ class TaskTable:
         self._size, self._max = len(ordered), ordered[-1].TaskNum if ordered else 0
         self._token = object()  # owner of the index lists this table may change in place
         # built column by column rather than by insert per task: a third of the time
-        self._index: dict[str, dict[Any, SortedNums]] = {}
+        self._base_index: dict[str, dict[Any, SortedNums]] = {}
         for name in INDEXED:
             column: defaultdict[Any, list[int]] = defaultdict(list)
             for value, num in zip(map(attrgetter(name), ordered), self._base):
                 column[value].append(num)
-            self._index[name] = {k: SortedNums(v, self._token) for k, v in column.items()}
-        self._own_indexes = set(INDEXED)  # the index dicts this table may change in place
+            self._base_index[name] = {k: SortedNums(v) for k, v in column.items()}
+        # the lists this table changed or added, over the base's: an empty one hides the base's
+        self._own_index: dict[str, dict[Any, SortedNums]] = {name: {} for name in INDEXED}
         # sorted once here rather than by insort per task; positions sorted by time (stable:
         # equal times stay in TaskNum order) rather than (time, TaskNum) pairs, a third faster
         times, nums = list(map(attrgetter("DateTimeOriginal"), ordered)), list(self._base)
@@ -489,33 +491,38 @@ class TaskTable:
 
     def copy(self) -> "TaskTable":
         """An independent table sharing the (immutable) task records, the base, and each
-        index until one of the two tables changes it (copy on write).
+        index list until one of the two tables changes it (copy on write).
 
-        An office's first write copies the seed's table. Copying every row and index list
+        An office's first write copies the seed's table. Copying every row and index
         made each office that wrote hold its own copy of the seed's containers: at 100,000
-        tasks 6.8 MiB, and 9 to 11 ms more in every full garbage collection, per office.
+        tasks 6.8 MiB, and 9 to 11 ms more in every full garbage collection, per office
+        (now about 50 KiB and 0.01 ms: bench/, Offices).
         """
         twin = TaskTable.__new__(TaskTable)
         twin._base, twin._base_times, twin._base_nums = self._base, self._base_times, self._base_nums
         twin._own, twin._size, twin._max = dict(self._own), self._size, self._max
         twin._added_times, twin._added_nums = list(self._added_times), list(self._added_nums)
-        twin._index = dict(self._index)  # each index dict shared until changed (_nums)
+        twin._base_index = self._base_index
+        twin._own_index = {name: dict(lists) for name, lists in self._own_index.items()}
         self._token, twin._token = object(), object()  # neither owns the shared lists now
-        self._own_indexes, twin._own_indexes = set(), set()  # nor the index dicts
         return twin
 
     def _nums(self, name: str, value: Any) -> SortedNums:
         """The TaskNums with *value* in index *name*, as a list this table owns."""
-        index = self._index[name]
-        if name not in self._own_indexes:
-            index = self._index[name] = dict(index)
-            self._own_indexes.add(name)
-        nums = index.get(value)
+        own = self._own_index[name]
+        nums = own.get(value)
         if nums is None:
-            nums = index[value] = SortedNums(owner=self._token)
+            nums = self._base_index[name].get(value)
+            nums = own[value] = SortedNums(owner=self._token) if nums is None \
+                else nums.copy(self._token)
         elif nums.owner is not self._token:
-            nums = index[value] = nums.copy(self._token)
+            nums = own[value] = nums.copy(self._token)
         return nums
+
+    def _lookup(self, name: str, value: Any) -> SortedNums | tuple[()]:
+        """The TaskNums with *value* in index *name* (empty: ())."""
+        nums = self._own_index[name].get(value)
+        return nums if nums is not None else self._base_index[name].get(value, ())
 
     def __len__(self) -> int:
         return self._size
@@ -560,8 +567,8 @@ class TaskTable:
             if before != after:
                 nums = self._nums(name, before)
                 nums.remove(task.TaskNum)
-                if not nums:
-                    del self._index[name][before]
+                if not nums and before not in self._base_index[name]:
+                    del self._own_index[name][before]  # an empty list stays to hide the base's
                 self._nums(name, after).add(task.TaskNum)
         # DateTimeOriginal never changes, so its index stays as it is
 
@@ -571,7 +578,7 @@ class TaskTable:
         candidates: Iterable[int] | None = None
         size = self._size
         for name, value in filters.items():
-            nums = self._index[name].get(value, ())
+            nums = self._lookup(name, value)
             if len(nums) < size:
                 candidates, size = nums, len(nums)
         if since is not None:
