@@ -705,7 +705,7 @@ class Dataset:
         With the cyclic garbage collector paused: the records all stay alive, and the
         collections their making sets off would only walk them (and every seed made
         before) again and again. A later seed at 100,000 tasks (offices made more than
-        ``Registry.SEED_REUSE`` after the last one, with relative times): 300-370 ms
+        ``Registry.SEED_REUSE`` after the last one, with relative times): 300-390 ms
         instead of 445-833 ms, during which the server answers nothing else.
         """
         with _collector_paused():
