@@ -13,11 +13,12 @@ import json
 import socket
 import threading
 from collections import deque
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from http import HTTPStatus
 from typing import Any, Callable, Iterator
 
 from flask import Flask
+from waitress import wasyncore
 from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
 from waitress.server import TcpWSGIServer
@@ -190,6 +191,25 @@ class MockWSGIServer(TcpWSGIServer):
     connection at once."""
 
     channel_class = MockChannel
+    stopping = False  # set by stop()
+
+    def run(self) -> None:
+        """Waitress's loop, which also ends at its next turn once ``stop`` asks; this thread
+        then closes every socket (from another thread that would race with its polling).
+
+        Waitress's own way to stop is a call sent through its wake-up pipe, which fails once
+        that pipe is closed: seen once in CI (2026-12-03), at the end of a pytest-xdist
+        worker whose tests had all passed, cause unknown. Waking the loop is all the pipe
+        does here; without it the loop sees ``stopping`` at its poll timeout (1 s).
+        """
+        poll = wasyncore.poll2 if self.adj.asyncore_use_poll else wasyncore.poll
+        try:
+            while self._map and not self.stopping:
+                poll(self.adj.asyncore_loop_timeout, self._map)
+        except (SystemExit, KeyboardInterrupt):  # as waitress's run: serve's Ctrl-C, SIGTERM
+            self.task_dispatcher.shutdown()
+        if self.stopping:
+            wasyncore.close_all(self._map)
 
     def handle_accept(self) -> None:
         """Accept every connection waiting (up to waitress's connection limit).
@@ -241,12 +261,12 @@ def create_server(app: Flask, host: str, port: int, threads: int, **adjustments:
     return server
 
 
-def stop(server: Any, loop_thread: threading.Thread, timeout: float = 30) -> None:
-    """Stop a server of ``create_server`` whose ``run()`` is on *loop_thread*: every
-    socket is closed by that thread itself, which then ends (closing them from here
-    would race with it), and the worker threads are ended."""
-    from waitress.wasyncore import close_all
-
-    server.trigger.pull_trigger(lambda: close_all(server._map))
+def stop(server: MockWSGIServer, loop_thread: threading.Thread, timeout: float = 30) -> None:
+    """Stop a server of ``create_server`` whose ``run()`` is on *loop_thread*: that thread
+    closes every socket and ends (``MockWSGIServer.run``), then the worker threads end."""
+    server.stopping = True
+    if not server.trigger._closed:  # a closed pipe's number may be another file's by now
+        with suppress(OSError):  # closed under it: the loop sees the flag at its timeout
+            server.trigger.pull_trigger()
     loop_thread.join(timeout)  # bounded; a daemon thread anyway
     server.task_dispatcher.shutdown()

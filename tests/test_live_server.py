@@ -276,6 +276,24 @@ def test_live_waitress_accepts_every_waiting_connection_at_once(threads):
         server.task_dispatcher.shutdown()
 
 
+@pytest.mark.parametrize("threads", [1, 8])
+def test_live_waitress_stops_once_its_wake_up_pipe_is_closed(threads):
+    """Waitress stops through its wake-up pipe, which failed once in CI because the pipe was
+    already closed (cause unknown): stop must still end the loop and close every socket."""
+    server = create_server(create_app(), host="127.0.0.1", port=0, threads=threads)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.effective_port}/openapi.yaml"
+    assert requests.get(url, timeout=WAIT).status_code == 200
+    closed = threading.Event()
+    server.trigger.pull_trigger(lambda: (server.trigger.close(), closed.set()))  # on its thread
+    assert closed.wait(WAIT)
+    stop(server, thread, WAIT)
+    assert not thread.is_alive() and server._map == {}
+    with pytest.raises(requests.ConnectionError):
+        requests.get(url, timeout=WAIT)
+
+
 def test_live_waitress_listens_on_one_address_of_a_name(monkeypatch):
     """A name with several addresses (localhost often has ::1 and 127.0.0.1): waitress
     alone listens on each, on a port of its own with port 0, and gives no one port."""
