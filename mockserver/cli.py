@@ -184,9 +184,10 @@ def serve(host: str, port: int, fixtures: str | None, no_cache: bool, keys: str 
     # switch interval than 5 ms keeps either from waiting on the other (bench/).
     switch_interval = sys.getswitchinterval()
     sys.setswitchinterval(0.001)
-    # What offices write lives on (their rows, and the index lists they change: at 100,000
-    # tasks about 50 KiB per office that wrote), and each full collection walks it again.
-    # Full collections ten times rarer; the young generations are collected as usual.
+    # What offices write lives on (the tables of their rows, and the index lists they
+    # change: at 100,000 tasks about 50 KiB per office that wrote), and each full collection
+    # walks it again (the rows themselves are untracked: store.untrack_record). Full
+    # collections ten times rarer; the young generations are collected as usual.
     thresholds = gc.get_threshold()
     gc.set_threshold(thresholds[0], thresholds[1], thresholds[2] * 10)
     start_later = functools.partial(_start_later, app.extensions[LATER])
