@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import itertools
 import json
 from datetime import date, datetime, timedelta
 from operator import attrgetter
@@ -764,5 +763,6 @@ def test_stored_records_leave_the_garbage_collector(app, api):
     assert {type(r) for r in records} == set(RECORD_TYPES.values())
     assert [r for r in records if gc.is_tracked(r)] == []
     plain = (int, str, date)  # bool, IntFlag and datetime too; what keeps untracking safe
-    assert all(isinstance(value, plain) or type(value) is tuple and all(isinstance(v, int) for v in value)
-               for r in records for value in map(getattr, itertools.repeat(r), r.__slots__))
+    values = [getattr(r, name) for r in records for name in r.__slots__]
+    assert all(isinstance(v, plain) or type(v) is tuple and all(isinstance(i, int) for i in v)
+               for v in values)
