@@ -196,10 +196,10 @@ def test_live_waitress_sends_each_response_in_one_piece(monkeypatch):
 
 
 @contextlib.contextmanager
-def one_thread_waitress(app, host="127.0.0.1", **adjustments):
-    """``create_server(app, threads=1)`` served from a daemon thread: (the server, the
-    serving thread, the URL before /api/v1)."""
-    server = create_server(app, host=host, port=0, threads=1, **adjustments)
+def waitress_in_thread(app, host="127.0.0.1", threads=1, **adjustments):
+    """``create_server(app, threads=threads)`` served from a daemon thread: (the server,
+    the serving thread, the URL before /api/v1); stopped after (again, if the block did)."""
+    server = create_server(app, host=host, port=0, threads=threads, **adjustments)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
@@ -213,7 +213,7 @@ def test_live_one_thread_waitress_serves_on_its_io_thread_unless_a_delay_fault_i
     serving = []
     wsgi_app = app.wsgi_app
     app.wsgi_app = lambda environ, start: serving.append(threading.get_ident()) or wsgi_app(environ, start)
-    with one_thread_waitress(app) as (_, io_thread, url), requests.Session() as http:
+    with waitress_in_thread(app) as (_, io_thread, url), requests.Session() as http:
         http.headers.update(HEADERS)
         get = lambda: check(http.get(f"{url}/api/v1/tasks/1408", timeout=WAIT), 200)  # noqa: E731
         get()
@@ -231,7 +231,7 @@ def test_live_one_thread_waitress_serves_others_while_a_client_does_not_read():
     it to read before it answers the next, which must not stop the I/O thread."""
     request = (b"GET /api/v1/tasks?DateTimeOriginal=0001-01-01%2000:00:00 HTTP/1.1\r\nHost: x\r\n"
                b"Authorization: ODFHIR devkey/custkey\r\nContent-Type: application/json\r\n\r\n")
-    with one_thread_waitress(create_app(), outbuf_high_watermark=4096) as (server, _, url), \
+    with waitress_in_thread(create_app(), outbuf_high_watermark=4096) as (server, _, url), \
             socket.socket() as stuck, requests.Session() as other:
         # small socket buffers both ways (the server's connections inherit its listener's),
         # so that most of the answers stay in waitress's buffers
@@ -280,18 +280,16 @@ def test_live_waitress_accepts_every_waiting_connection_at_once(threads):
 def test_live_waitress_stops_once_its_wake_up_pipe_is_closed(threads):
     """Waitress stops through its wake-up pipe, which failed once in CI because the pipe was
     already closed (cause unknown): stop must still end the loop and close every socket."""
-    server = create_server(create_app(), host="127.0.0.1", port=0, threads=threads)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.effective_port}/openapi.yaml"
-    assert requests.get(url, timeout=WAIT).status_code == 200
-    closed = threading.Event()
-    server.trigger.pull_trigger(lambda: (server.trigger.close(), closed.set()))  # on its thread
-    assert closed.wait(WAIT)
-    stop(server, thread, WAIT)
-    assert not thread.is_alive() and server._map == {}
-    with pytest.raises(requests.ConnectionError):
-        requests.get(url, timeout=WAIT)
+    with waitress_in_thread(create_app(), threads=threads) as (server, thread, base):
+        url = f"{base}/openapi.yaml"
+        assert requests.get(url, timeout=WAIT).status_code == 200
+        closed = threading.Event()
+        server.trigger.pull_trigger(lambda: (server.trigger.close(), closed.set()))  # its thread
+        assert closed.wait(WAIT)
+        stop(server, thread, WAIT)
+        assert not thread.is_alive() and server._map == {}
+        with pytest.raises(requests.ConnectionError):
+            requests.get(url, timeout=WAIT)
 
 
 def test_live_waitress_listens_on_one_address_of_a_name(monkeypatch):
@@ -306,7 +304,7 @@ def test_live_waitress_listens_on_one_address_of_a_name(monkeypatch):
         return found
 
     monkeypatch.setattr(socket, "getaddrinfo", two_addresses)
-    with one_thread_waitress(create_app(), host="localhost") as (server, _, _), \
+    with waitress_in_thread(create_app(), host="localhost") as (server, _, _), \
             requests.Session() as http:
         http.headers.update(HEADERS)
         check(http.get(f"http://127.0.0.1:{server.effective_port}/api/v1/tasks/1408", timeout=WAIT), 200)
