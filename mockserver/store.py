@@ -727,8 +727,8 @@ class Dataset:
         """Records as objects at office time *now*: kind -> {key: record}; tasks as a TaskTable.
 
         With the cyclic garbage collector paused: the records all stay alive, and the
-        collections their making sets off would only walk them (and every seed made
-        before) again and again. A later seed at 100,000 tasks (offices made more than
+        collections their making sets off would only walk them (and the indexes of every
+        seed made before) again and again. A later seed at 100,000 tasks (offices made more than
         ``Registry.SEED_REUSE`` after the last one, with relative times): 300-390 ms
         instead of 445-833 ms, during which the server answers nothing else.
         """
