@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import logging
 import time
+from importlib import import_module
 from typing import IO, Any, Callable, Mapping
 
 from flask import Flask, Request, Response, g, request, url_for
@@ -13,6 +14,11 @@ from werkzeug.urls import iri_to_uri
 from werkzeug.utils import cached_property
 from werkzeug.wsgi import get_content_length
 
+from .lazyre import compiled_on_first_use
+
+with compiled_on_first_use("marshmallow.validate", "yaml.reader"):  # start-up: see lazyre
+    import_module("marshmallow")
+    import_module("yaml")
 from . import admin, errors, fixtures, persist
 from .openapi import docs
 from .routes import api

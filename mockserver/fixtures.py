@@ -33,6 +33,7 @@ from yaml.events import (DocumentEndEvent, DocumentStartEvent, ScalarEvent, Sequ
                          SequenceStartEvent, StreamEndEvent)
 from marshmallow import RAISE, Schema, fields
 
+from .lazyre import LazyPattern
 from .schemas import (AppointmentSchema, DefinitionRecordSchema, OdBool, OdEnum, OdSchema,
                       OdString, PatientSchema, RecordLoader, TaskListSchema, TaskSchema,
                       UserodSchema, group_by_fields)
@@ -158,8 +159,9 @@ _YAML_FLOAT = next(regexp for tag, regexp in _Loader.yaml_implicit_resolvers["1"
                    if tag == "tag:yaml.org,2002:float")
 # Characters YAML reads as JSON does: printable, no tab (libyaml and PyYAML differ on
 # tabs), no line separators (YAML folds \x85 inside a quoted scalar).
-_UNLIKE_CHARACTER = re.compile("[^\n\r -~\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe"
-                               "\uff00-\ufffd\U00010000-\U0010ffff]")
+# (compiled only for a file that is not ASCII: 7 ms)
+_UNLIKE_CHARACTER = LazyPattern("[^\n\r -~\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe"
+                                "\uff00-\ufffd\U00010000-\U0010ffff]")
 
 
 def _read_json(text: str) -> Any:
