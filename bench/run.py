@@ -7,7 +7,8 @@ Setup installs wrk (apt-get) and gunicorn and granian (pip, into this interprete
 environment) when missing. For each size it generates a fixtures folder
 (mockserver/generate.py), starts ``mockserver serve --quiet`` twice (``--server waitress``
 and ``--server granian``, one process each) and the baseline (bench/baseline_app.py under
-gunicorn, 2 workers x 4 gthreads). Each mock is first started and stopped once with no
+gunicorn, 2 workers x 4 gthreads), and the same baseline in one process (1 worker x 4
+gthreads), for a comparison of one process with one process. Each mock is first started and stopped once with no
 dataset cache and no compiled modules of the package (a cold start), then started again
 for the runs (warm). With every size's servers up, wrk (32 connections, bench/wrk.lua)
 drives each of them for GET one, GET a filtered list, PUT and POST. The runs are
@@ -50,6 +51,7 @@ CALLS = ("get", "list", "put", "post")  # POST last: it grows the table
 CALL_NAMES = {"get": "GET one task", "list": "GET filtered list (~10)", "put": "PUT", "post": "POST"}
 CONNECTIONS = 32
 MOCKS = ("waitress", "granian")  # `mockserver serve --server`; each is compared with the baseline
+BASELINES = {"baseline": 2, "baseline-1": 1}  # name: gunicorn workers (4 gthreads each)
 GRANIAN = "granian==2.8.7"  # the `fast` extra of setup.cfg
 TICKS = os.sysconf("SC_CLK_TCK")
 # Python keeps what it compiles (__pycache__) unless PYTHONDONTWRITEBYTECODE is set, as it
@@ -191,9 +193,9 @@ def cold_start(kind: str, fixtures: Path, cache: Path) -> dict:
         server.stop()
 
 
-def start_baseline(tasks: int) -> Server:
+def start_baseline(name: str, tasks: int) -> Server:
     port = free_port()
-    return Server("baseline", [sys.executable, "-m", "gunicorn", "-w", "2", "-k", "gthread",
+    return Server(name, [sys.executable, "-m", "gunicorn", "-w", str(BASELINES[name]), "-k", "gthread",
                                "--threads", "4", "-b", f"127.0.0.1:{port}", "--chdir", str(BENCH),
                                "--log-level", "warning", "baseline_app:app"],
                   port, env={"BENCH_TASKS": str(tasks), "PYTHONPATH": str(ROOT), **KEEP_BYTECODE})
@@ -249,13 +251,13 @@ def bench_servers(sizes: dict[int, Path], duration: float, repeat: int) -> dict:
     results: dict[int, dict] = {}
     try:
         for size, fixtures in sizes.items():
-            print(f"{size:,} tasks: starting {', '.join(MOCKS)} and the baseline...", flush=True)
+            print(f"{size:,} tasks: starting {', '.join(MOCKS)} and the baselines...", flush=True)
             cache = fixtures.parent / "cache"
             cold = {kind: cold_start(kind, fixtures, cache) for kind in MOCKS}
             started = servers[size] = []
             for kind in MOCKS:  # one at a time: nothing else is busy while one starts
                 started.append(start_mock(kind, fixtures, cache))  # warm: the cache is filled
-            started.append(start_baseline(size))
+            started += [start_baseline(name, size) for name in BASELINES]
             results[size] = {s.name: {"ready_s": s.ready_s, "rss_ready_mib": memory_mib(s.process.pid),
                                       "pss_ready_mib": memory_mib(s.process.pid, "Pss"),
                                       **cold.get(s.name, {})} for s in started}
@@ -333,9 +335,10 @@ def _latency(run: dict) -> str:
     return f"{run['p50_ms']:.1f} / {run['p99_ms']:.1f}"
 
 
-def _compare(label: str, by_server: dict, value: Any, show: Any, higher_is_better: bool = True) -> str:
-    """A row: each mock's value and its ratio to the baseline, then the baseline's."""
-    base = value(by_server["baseline"])
+def _compare(label: str, by_server: dict, value: Any, show: Any, higher_is_better: bool = True,
+             baseline: str = "baseline") -> str:
+    """A row: each mock's value and its ratio to *baseline*, then the baseline's."""
+    base = value(by_server[baseline])
     cells = [label]
     for kind in MOCKS:
         cells += [show(value(by_server[kind])), ratio(value(by_server[kind]), base, higher_is_better)]
@@ -356,7 +359,7 @@ def scale(sizes: dict) -> list[str]:
     ordered = sorted(sizes, key=int)
     if len(ordered) < 2:
         return []
-    names = [*MOCKS, "baseline"]
+    names = [*MOCKS, *BASELINES]
     lines = []
     for size in ordered[1:]:
         lines += [f"## {int(size):,} tasks against {int(ordered[0]):,}", "",
@@ -384,6 +387,8 @@ def table(results: dict) -> str:
              "Ratio = mock / baseline (for latency, memory and start time: baseline / mock), "
              "so above 1.00x the mock is better; in brackets, against the baseline's best run "
              "(its median drops when gunicorn's workers share the connections badly). "
+             "Baseline, 1 worker: the same app in one gunicorn process (4 gthreads), "
+             "one process against one. "
              "POST runs last and adds tasks during its runs.", ""]
     mock_columns = "".join(f" {kind} req/s | ratio (vs best) | {kind} p50 / p99 ms |" for kind in MOCKS)
     pairs = "".join(f" {kind} | ratio |" for kind in MOCKS)
@@ -402,6 +407,10 @@ def table(results: dict) -> str:
                           f"{ratio(m['rps'], b['rps'])} ({ratio(m['rps'], max(b['rps_runs']))})", _latency(m)]
             runs = ", ".join(f"{rps:,.0f}" for rps in b["rps_runs"])
             lines.append("| " + " | ".join([*cells, f"{b['rps']:,.0f} ({runs})", _latency(b)]) + " |")
+        lines += ["", f"| req/s against the baseline in one process |{pairs} baseline, 1 worker |",
+                  "|---|" + "---|---|" * len(MOCKS) + "---|"]
+        lines += [_compare(CALL_NAMES[call], by_server, lambda r, c=call: r[c]["rps"], "{:,.0f}".format,
+                           baseline="baseline-1") for call in CALLS]
         lines += ["", f"| requests per server CPU-second |{pairs} baseline |",
                   "|---|" + "---|---|" * len(MOCKS) + "---|"]
         lines += [_compare(CALL_NAMES[call], by_server, lambda r, c=call: r[c]["per_cpu_s"], "{:,.0f}".format)
