@@ -570,7 +570,9 @@ def test_url_adapter_bound_once_per_host_routes_as_flask_does(path, method, quer
     app = create_app()
     environ = EnvironBuilder("/", base_url=f"http://{host}/", method=method).get_environ()
     environ.update(PATH_INFO=path, QUERY_STRING=query)
-    for _ in range(2):  # the first binds and keeps the host, the second reuses it
+    # the first binds and keeps the host; the second reuses it and keeps what it matched,
+    # which the third reuses
+    for _ in range(3):
         request = app.request_class(environ)
         ours, flasks = app.create_url_adapter(request), Flask.create_url_adapter(app, request)
         assert routing_outcome(ours) == routing_outcome(flasks)
@@ -584,6 +586,26 @@ def test_url_adapter_keeps_a_bounded_number_of_hosts():
         request = app.request_class(EnvironBuilder("/", base_url=f"http://h{n}/").get_environ())
         assert app.create_url_adapter(request).server_name == f"h{n}"
     assert len(app._bound) == BOUND_HOSTS
+
+
+def test_url_adapter_keeps_a_bounded_number_of_matches(monkeypatch):
+    monkeypatch.setattr("mockserver.app.MATCHES", 5)
+    app = create_app()
+    for num in range(12):
+        for _ in range(2):  # the first request to the host binds it: no match kept
+            environ = EnvironBuilder(f"/api/v1/tasks/{num}").get_environ()
+            rule, args = app.create_url_adapter(app.request_class(environ)).match(return_rule=True)
+            assert (rule.endpoint, args) == ("api.getTask", {"TaskNum": str(num)})
+    assert len(app._matches) == 5
+
+
+def test_url_adapter_gives_each_request_its_own_arguments(client):
+    app = client.application
+    request = app.request_class(EnvironBuilder("/api/v1/tasks/7").get_environ())
+    app.create_url_adapter(request)  # binds the host
+    first = app.create_url_adapter(request).match(return_rule=True)[1]
+    first["TaskNum"] = "changed"
+    assert app.create_url_adapter(request).match(return_rule=True)[1] == {"TaskNum": "7"}
 
 
 # --- MockRequest's body against werkzeug's ----------------------------------------------
