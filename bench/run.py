@@ -8,9 +8,10 @@ environment) when missing. For each size it generates a fixtures folder
 (mockserver/generate.py), starts ``mockserver serve --quiet`` twice (``--server waitress``
 and ``--server granian``, one process each) and the baseline (bench/baseline_app.py under
 gunicorn, 2 workers x 4 gthreads), and the same baseline in one process (1 worker x 4
-gthreads), for a comparison of one process with one process. Each mock is first started and stopped once with no
-dataset cache and no compiled modules of the package (a cold start), then started again
-for the runs (warm). With every size's servers up, wrk (32 connections, bench/wrk.lua)
+gthreads), for a comparison of one process with one process. Each mock is first started
+and stopped with no dataset cache and no compiled modules of the package (a cold start),
+then started again (warm); every server is started STARTS times, the last one kept for
+the runs, and the median start is reported. With every size's servers up, wrk (32 connections, bench/wrk.lua)
 drives each of them for GET one, GET a filtered list, PUT and POST. The runs are
 interleaved (each repeat goes round all servers at all sizes), so a noisy moment on a
 shared machine hits all of them, and a size is compared with another run by run. It
@@ -27,6 +28,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,7 +38,8 @@ import urllib.error
 import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from functools import partial
+from typing import Any, Callable
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -52,6 +55,7 @@ CALL_NAMES = {"get": "GET one task", "list": "GET filtered list (~10)", "put": "
 CONNECTIONS = 32
 MOCKS = ("waitress", "granian")  # `mockserver serve --server`; each is compared with the baseline
 BASELINES = {"baseline": 2, "baseline-1": 1}  # name: gunicorn workers (4 gthreads each)
+STARTS = 3  # starts timed per server, size and kind of start: one start alone is too noisy
 GRANIAN = "granian==2.8.7"  # the `fast` extra of setup.cfg
 TICKS = os.sysconf("SC_CLK_TCK")
 # Python keeps what it compiles (__pycache__) unless PYTHONDONTWRITEBYTECODE is set, as it
@@ -181,16 +185,33 @@ def start_mock(kind: str, fixtures: Path, cache: Path) -> Server:
 
 
 def cold_start(kind: str, fixtures: Path, cache: Path) -> dict:
-    """Start and stop a mock with an empty dataset cache and no compiled modules of the
-    package: it compiles its sources and parses and validates every fixture (a fresh
-    checkout, or changed fixtures), and fills both caches."""
-    shutil.rmtree(cache, ignore_errors=True)
-    shutil.rmtree(ROOT / "mockserver" / "__pycache__", ignore_errors=True)
-    server = start_mock(kind, fixtures, cache)
-    try:
-        return {"cold_ready_s": server.ready_s, "cold_rss_mib": memory_mib(server.process.pid)}
-    finally:
+    """Start and stop a mock STARTS times with an empty dataset cache and no compiled
+    modules of the package: it compiles its sources and parses and validates every fixture
+    (a fresh checkout, or changed fixtures), and fills both caches. The median start."""
+    ready, rss = [], []
+    for _ in range(STARTS):
+        shutil.rmtree(cache, ignore_errors=True)
+        shutil.rmtree(ROOT / "mockserver" / "__pycache__", ignore_errors=True)
+        server = start_mock(kind, fixtures, cache)
+        try:
+            ready.append(server.ready_s)
+            rss.append(memory_mib(server.process.pid))
+        finally:
+            server.stop()
+    return {"cold_ready_s": statistics.median(ready), "cold_ready_runs": ready,
+            "cold_rss_mib": statistics.median(rss)}
+
+
+def started_again(start: Callable[[], Server]) -> tuple[Server, list[float]]:
+    """*start* STARTS times, stopping all but the last server: that one, and every start's
+    time to its first answer."""
+    ready = []
+    for _ in range(STARTS - 1):
+        server = start()
+        ready.append(server.ready_s)
         server.stop()
+    server = start()
+    return server, [*ready, server.ready_s]
 
 
 def start_baseline(name: str, tasks: int) -> Server:
@@ -255,10 +276,16 @@ def bench_servers(sizes: dict[int, Path], duration: float, repeat: int) -> dict:
             cache = fixtures.parent / "cache"
             cold = {kind: cold_start(kind, fixtures, cache) for kind in MOCKS}
             started = servers[size] = []
-            for kind in MOCKS:  # one at a time: nothing else is busy while one starts
-                started.append(start_mock(kind, fixtures, cache))  # warm: the cache is filled
-            started += [start_baseline(name, size) for name in BASELINES]
-            results[size] = {s.name: {"ready_s": s.ready_s, "rss_ready_mib": memory_mib(s.process.pid),
+            ready = {}
+            # one at a time: nothing else is busy while one starts; the mocks warm (the
+            # caches are filled), the baselines have none
+            for name, start in [*((kind, partial(start_mock, kind, fixtures, cache)) for kind in MOCKS),
+                                *((name, partial(start_baseline, name, size)) for name in BASELINES)]:
+                server, ready[name] = started_again(start)
+                started.append(server)
+            results[size] = {s.name: {"ready_s": statistics.median(ready[s.name]),
+                                      "ready_runs": ready[s.name],
+                                      "rss_ready_mib": memory_mib(s.process.pid),
                                       "pss_ready_mib": memory_mib(s.process.pid, "Pss"),
                                       **cold.get(s.name, {})} for s in started}
         for call in CALLS:
@@ -389,7 +416,8 @@ def table(results: dict) -> str:
              "(its median drops when gunicorn's workers share the connections badly). "
              "Baseline, 1 worker: the same app in one gunicorn process (4 gthreads), "
              "one process against one. "
-             "POST runs last and adds tasks during its runs.", ""]
+             "POST runs last and adds tasks during its runs. "
+             f"Start times: the median of {STARTS} starts.", ""]
     mock_columns = "".join(f" {kind} req/s | ratio (vs best) | {kind} p50 / p99 ms |" for kind in MOCKS)
     pairs = "".join(f" {kind} | ratio |" for kind in MOCKS)
     for size, by_server in results["sizes"].items():
