@@ -89,9 +89,9 @@ class MatchingAdapter(MapAdapter):
     """werkzeug's MapAdapter for one request, which remembers what its request matched,
     for the next request with the same host, path and method (in *matches*, at *key*).
 
-    werkzeug walks its rules on every request: 8-12 us, 3-4% of a GET's server CPU time. What
-    a path, method and host binding match never changes once the app serves (Flask allows
-    no new rules then); redirects and errors are raised again each time, never kept.
+    werkzeug walks its rules on every request: 8-12 us, 3-4% of a GET's server CPU time.
+    What a path, method and host binding match never changes once the app serves (Flask
+    allows no new rules then); redirects and errors are raised again each time, never kept.
     """
 
     def __init__(self, matches: dict[tuple[Any, ...], tuple[Rule, dict[str, Any]]],
@@ -116,12 +116,12 @@ class MatchingAdapter(MapAdapter):
 
 
 class MockServer(Flask):
-    """Flask, with three answers it gives per request remembered instead.
+    """Flask, with four answers it gives per request remembered instead.
 
     Each costs about as much as a hook: whether a view or hook is a coroutine function
-    (never changes), the URL map bound to the request's host, and the start of an
-    external URL for that host (the same for every request of a client: only the path,
-    method and query string are new).
+    (never changes), the URL map bound to the request's host, what a path and method
+    matched there (MatchingAdapter), and the start of an external URL for that host (the
+    same for every request of a client: only the path, method and query string are new).
     """
 
     request_class = MockRequest
