@@ -11,14 +11,14 @@ gunicorn, 2 workers x 4 gthreads), and the same baseline in one process (1 worke
 gthreads), for a comparison of one process with one process. Each mock is first started
 and stopped with no dataset cache and no compiled modules of the package (a cold start),
 then started again (warm); every server is started STARTS times, the last one kept for
-the runs, and the median start is reported. With every size's servers up, wrk (32 connections, bench/wrk.lua)
-drives each of them for GET one, GET a filtered list, PUT and POST. The runs are
-interleaved (each repeat goes round all servers at all sizes), so a noisy moment on a
-shared machine hits all of them, and a size is compared with another run by run. It
-reads the servers' CPU time and memory from /proc, then measures creating 1,000 offices
-in-process. Results: a markdown table in bench/results/ (raw JSON,
-every run's req/s included, in bench/results/raw/). Numbers are only comparable within
-one run: read the ratios.
+the runs, and the median start is reported. With every size's servers up, wrk (32
+connections, bench/wrk.lua) drives each of them for GET one, GET a filtered list, PUT and
+POST. The runs are interleaved (each repeat goes round all servers at all sizes), so a
+noisy moment on a shared machine hits all of them, and a size is compared with another
+run by run. It reads the servers' CPU time and memory from /proc, then measures creating
+1,000 offices in-process. Results: a markdown table in bench/results/ (raw JSON, every
+run's req/s included, in bench/results/raw/). Numbers are only comparable within one
+run: read the ratios.
 """
 from __future__ import annotations
 
@@ -37,8 +37,8 @@ import tracemalloc
 import urllib.error
 import urllib.request
 from datetime import datetime, timezone
-from pathlib import Path
 from functools import partial
+from pathlib import Path
 from typing import Any, Callable
 
 BENCH = Path(__file__).resolve().parent
@@ -216,9 +216,9 @@ def started_again(start: Callable[[], Server]) -> tuple[Server, list[float]]:
 
 def start_baseline(name: str, tasks: int) -> Server:
     port = free_port()
-    return Server(name, [sys.executable, "-m", "gunicorn", "-w", str(BASELINES[name]), "-k", "gthread",
-                               "--threads", "4", "-b", f"127.0.0.1:{port}", "--chdir", str(BENCH),
-                               "--log-level", "warning", "baseline_app:app"],
+    return Server(name, [sys.executable, "-m", "gunicorn", "-w", str(BASELINES[name]),
+                         "-k", "gthread", "--threads", "4", "-b", f"127.0.0.1:{port}",
+                         "--chdir", str(BENCH), "--log-level", "warning", "baseline_app:app"],
                   port, env={"BENCH_TASKS": str(tasks), "PYTHONPATH": str(ROOT), **KEEP_BYTECODE})
 
 
