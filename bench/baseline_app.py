@@ -3,12 +3,14 @@
 Same URL shapes and roughly the same JSON as the mock, with the least work a hand-written
 server would do: no marshmallow, no offices, no indexes (the list is a scan), minimal
 checks. Run by bench/run.py under gunicorn (2 workers x 4 threads); each worker holds
-its own copy of the BENCH_TASKS generated tasks.
+its own copy of the BENCH_TASKS generated tasks. ``python bench/baseline_app.py PORT``
+serves it on the mock's own server instead (mockserver.wsgi: waitress, one thread).
 """
 from __future__ import annotations
 
 import itertools
 import os
+import sys
 import threading
 from datetime import datetime, timedelta
 
@@ -90,3 +92,9 @@ def update_task(num):
             return _missing(num)
         task = TASKS[num] = {**task, **body, "SecDateTEdit": datetime.now().strftime(FORMAT)}
     return jsonify(task)
+
+
+if __name__ == "__main__":
+    from mockserver.wsgi import create_server
+    app.config["MAX_CONTENT_LENGTH"] = 16_800_000  # create_server takes its body limit from the app
+    create_server(app, "127.0.0.1", int(sys.argv[1]), threads=1).run()

@@ -8,7 +8,9 @@ environment) when missing. For each size it generates a fixtures folder
 (mockserver/generate.py), starts ``mockserver serve --quiet`` twice (``--server waitress``
 and ``--server granian``, one process each) and the baseline (bench/baseline_app.py under
 gunicorn, 2 workers x 4 gthreads), and the same baseline in one process (1 worker x 4
-gthreads), for a comparison of one process with one process. Each mock is first started
+gthreads), for a comparison of one process with one process, and on the mock's own
+server (mockserver.wsgi: waitress, one thread), for what the mock's own work costs on
+top of its server's. Each mock is first started
 and stopped with no dataset cache and no compiled modules of the package (a cold start),
 then started again (warm); every server is started STARTS times, the last one kept for
 the runs, and the median start is reported. With every size's servers up, wrk (32
@@ -54,7 +56,12 @@ CALLS = ("get", "list", "put", "post")  # POST last: it grows the table
 CALL_NAMES = {"get": "GET one task", "list": "GET filtered list (~10)", "put": "PUT", "post": "POST"}
 CONNECTIONS = 32
 MOCKS = ("waitress", "granian")  # `mockserver serve --server`; each is compared with the baseline
-BASELINES = {"baseline": 2, "baseline-1": 1}  # name: gunicorn workers (4 gthreads each)
+GUNICORN = {"baseline": 2, "baseline-1": 1}  # the baseline app under gunicorn: workers (4 gthreads each)
+ON_WAITRESS = "baseline-waitress"  # the baseline app on the mock's own server, one thread
+BASELINES = (*GUNICORN, ON_WAITRESS)
+# the baselines each mock's req/s is also set against, besides "baseline" (the issue's)
+ALSO_AGAINST = {"baseline-1": "the baseline in one process (gunicorn, 1 worker)",
+                ON_WAITRESS: "the baseline's app on the mock's own server (waitress, 1 thread)"}
 STARTS = 3  # starts timed per server, size and kind of start: one start alone is too noisy
 GRANIAN = "granian==2.8.7"  # the `fast` extra of setup.cfg
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -215,11 +222,14 @@ def started_again(start: Callable[[], Server]) -> tuple[Server, list[float]]:
 
 
 def start_baseline(name: str, tasks: int) -> Server:
+    """The baseline app with *tasks* tasks, under gunicorn or (ON_WAITRESS) on the mock's server."""
     port = free_port()
-    return Server(name, [sys.executable, "-m", "gunicorn", "-w", str(BASELINES[name]),
-                         "-k", "gthread", "--threads", "4", "-b", f"127.0.0.1:{port}",
-                         "--chdir", str(BENCH), "--log-level", "warning", "baseline_app:app"],
-                  port, env={"BENCH_TASKS": str(tasks), "PYTHONPATH": str(ROOT), **KEEP_BYTECODE})
+    command = [sys.executable, str(BENCH / "baseline_app.py"), str(port)] if name == ON_WAITRESS \
+        else [sys.executable, "-m", "gunicorn", "-w", str(GUNICORN[name]), "-k", "gthread",
+              "--threads", "4", "-b", f"127.0.0.1:{port}", "--chdir", str(BENCH),
+              "--log-level", "warning", "baseline_app:app"]
+    return Server(name, command, port,
+                  env={"BENCH_TASKS": str(tasks), "PYTHONPATH": str(ROOT), **KEEP_BYTECODE})
 
 
 def drive(servers: dict[int, list[Server]], call: str, duration: float, repeat: int = 1) -> dict:
@@ -415,7 +425,9 @@ def table(results: dict) -> str:
              "so above 1.00x the mock is better; in brackets, against the baseline's best run "
              "(its median drops when gunicorn's workers share the connections badly). "
              "Baseline, 1 worker: the same app in one gunicorn process (4 gthreads), "
-             "one process against one. "
+             "one process against one. Baseline on waitress: the same app on the mock's own "
+             "server (mockserver.wsgi, waitress with one thread), so the ratio is the mock's "
+             "own work against the baseline's on the same server. "
              "POST runs last and adds tasks during its runs. "
              f"Start times: the median of {STARTS} starts.", ""]
     mock_columns = "".join(f" {kind} req/s | ratio (vs best) | {kind} p50 / p99 ms |" for kind in MOCKS)
@@ -435,10 +447,11 @@ def table(results: dict) -> str:
                           f"{ratio(m['rps'], b['rps'])} ({ratio(m['rps'], max(b['rps_runs']))})", _latency(m)]
             runs = ", ".join(f"{rps:,.0f}" for rps in b["rps_runs"])
             lines.append("| " + " | ".join([*cells, f"{b['rps']:,.0f} ({runs})", _latency(b)]) + " |")
-        lines += ["", f"| req/s against the baseline in one process |{pairs} baseline, 1 worker |",
-                  "|---|" + "---|---|" * len(MOCKS) + "---|"]
-        lines += [_compare(CALL_NAMES[call], by_server, lambda r, c=call: r[c]["rps"], "{:,.0f}".format,
-                           baseline="baseline-1") for call in CALLS]
+        for other, title in ALSO_AGAINST.items():
+            lines += ["", f"| req/s against {title} |{pairs} {other} |",
+                      "|---|" + "---|---|" * len(MOCKS) + "---|"]
+            lines += [_compare(CALL_NAMES[call], by_server, lambda r, c=call: r[c]["rps"],
+                               "{:,.0f}".format, baseline=other) for call in CALLS]
         lines += ["", f"| requests per server CPU-second |{pairs} baseline |",
                   "|---|" + "---|---|" * len(MOCKS) + "---|"]
         lines += [_compare(CALL_NAMES[call], by_server, lambda r, c=call: r[c]["per_cpu_s"], "{:,.0f}".format)
