@@ -439,7 +439,9 @@ def table(results: dict) -> str:
                   "|---|" + "---|---|---|" * len(MOCKS) + "---|---|"]
         for call in CALLS:
             b = base[call]
-            flag = " (errors!)" if any(r[call]["errors"] or r[call]["non2xx"] for r in by_server.values()) else ""
+            # which servers had socket errors or timeouts (wrk's) or a non-2xx answer
+            failing = [name for name, r in by_server.items() if r[call]["errors"] or r[call]["non2xx"]]
+            flag = f" (errors: {', '.join(failing)})" if failing else ""
             cells = [CALL_NAMES[call] + flag]
             for kind in MOCKS:
                 m = by_server[kind][call]
