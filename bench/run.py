@@ -10,10 +10,10 @@ and ``--server granian``, one process each) and the baseline (bench/baseline_app
 gunicorn, 2 workers x 4 gthreads), and the same baseline in one process (1 worker x 4
 gthreads), for a comparison of one process with one process, and on the mock's own
 server (mockserver.wsgi: waitress, one thread), for what the mock's own work costs on
-top of its server's. Each mock is first started
-and stopped with no dataset cache and no compiled modules of the package (a cold start),
-then started again (warm); every server is started STARTS times, the last one kept for
-the runs, and the median start is reported. With every size's servers up, wrk (32
+top of its server's. Each mock is first started and stopped with no dataset cache and no
+compiled modules of the package (a cold start), then started again (warm); every server
+is started STARTS times, the last one kept for the runs, and the median start is
+reported. With every size's servers up, wrk (32
 connections, bench/wrk.lua) drives each of them for GET one, GET a filtered list, PUT and
 POST. The runs are interleaved (each repeat goes round all servers at all sizes), so a
 noisy moment on a shared machine hits all of them, and a size is compared with another
