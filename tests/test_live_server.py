@@ -141,14 +141,23 @@ def _delayed_office_leaves_the_others_served(server: Server) -> None:
     base = server.url.removesuffix("/api/v1")
     slow, other = server.session("slow-office"), server.session("other-office")
     check(slow.post(f"{base}/__admin/faults", json={"path": "/tasks/*", "delay_ms": 3000, "times": 2}), 201)
-    outcomes: list[str] = []
-    delayed = [threading.Thread(target=lambda: outcomes.append(
-        slow.get(f"{server.url}/tasks/1408", timeout=WAIT).text)) for _ in range(2)]
+    outcomes: list[str] = []  # a delayed request's body, or the exception it raised
+
+    def delayed_get() -> None:
+        try:
+            outcomes.append(slow.get(f"{server.url}/tasks/1408", timeout=WAIT).text)
+        except requests.RequestException as exc:
+            outcomes.append(repr(exc))
+    delayed = [threading.Thread(target=delayed_get) for _ in range(2)]
     for thread in delayed:
         thread.start()
+    waits = []  # each of the other office's requests: how long it took (for the message)
     for _ in range(20):  # while both delayed requests are still waiting
-        check(other.get(f"{server.url}/tasks/1408", timeout=WAIT), 200)
-    assert all(thread.is_alive() for thread in delayed) and outcomes == []
+        r = other.get(f"{server.url}/tasks/1408", timeout=WAIT)
+        check(r, 200)
+        waits.append(round(r.elapsed.total_seconds(), 3))
+    assert outcomes == [] and all(thread.is_alive() for thread in delayed), \
+        ([text[:80] for text in outcomes], waits)
     for thread in delayed:
         thread.join(WAIT)
     assert len(outcomes) == 2 and all('"TaskNum":1408' in text for text in outcomes)
