@@ -13,14 +13,13 @@ server (mockserver.wsgi: waitress, one thread), for what the mock's own work cos
 top of its server's. Each mock is first started and stopped with no dataset cache and no
 compiled modules of the package (a cold start), then started again (warm); every server
 is started STARTS times, the last one kept for the runs, and the median start is
-reported. With every size's servers up, wrk (32
-connections, bench/wrk.lua) drives each of them for GET one, GET a filtered list, PUT and
-POST. The runs are interleaved (each repeat goes round all servers at all sizes), so a
-noisy moment on a shared machine hits all of them, and a size is compared with another
-run by run. It reads the servers' CPU time and memory from /proc, then measures creating
-1,000 offices in-process. Results: a markdown table in bench/results/ (raw JSON, every
-run's req/s included, in bench/results/raw/). Numbers are only comparable within one
-run: read the ratios.
+reported. With every size's servers up, wrk (32 connections, bench/wrk.lua) drives each
+of them for GET one, GET a filtered list, PUT and POST. The runs are interleaved (each
+repeat goes round all servers at all sizes), so a noisy moment on a shared machine hits
+all of them, and a size is compared with another run by run. It reads the servers' CPU
+time and memory from /proc, then measures creating 1,000 offices in-process. Results: a
+markdown table in bench/results/ (raw JSON, every run's req/s included, in
+bench/results/raw/). Numbers are only comparable within one run: read the ratios.
 """
 from __future__ import annotations
 
