@@ -13,7 +13,6 @@ unknown fields, so a misspelt option is a 400 instead of being silently ignored.
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import math
@@ -36,7 +35,6 @@ from .openapi import to_yaml
 from .routes import api, key_pair, query_args, registry
 from .schemas import REQUIRED, OdDateTime, OdSchema, OdString, QueryInteger, dump, load, parse_json_object
 from .store import BadRequest, NotFound, Office, RelativeTime, Unauthorized
-from .wsgi import DELAYING, SPARE_THREADS
 
 if TYPE_CHECKING:
     from apispec import APISpec
@@ -237,8 +235,7 @@ def _dropped_body() -> Iterator[bytes]:
 
 def _apply(fault: Fault) -> Response | None:
     if fault.delay_ms:
-        with current_app.extensions.get(SPARE_THREADS, contextlib.nullcontext)():
-            time.sleep(fault.delay_ms / 1000)
+        time.sleep(fault.delay_ms / 1000)
     if fault.drop:
         # a length that the body never delivers: granian then holds the head back too
         return Response(_dropped_body(), content_type="application/json", headers={"Content-Length": "1"})
@@ -249,8 +246,7 @@ def _apply(fault: Fault) -> Response | None:
 
 
 def _before_api_request() -> Response | None:
-    req = request._get_current_object()  # one context lookup, not one per attribute
-    path = api_path(req.path)
+    path = api_path(request.path)
     if path is None:
         return None
     try:
@@ -258,7 +254,7 @@ def _before_api_request() -> Response | None:
     except Unauthorized:
         return None  # no office to journal it in or to fault; the view answers 401
     office_harness = harness().of(customer)
-    fault = office_harness.trigger(req.method, path)
+    fault = office_harness.trigger(request.method, path)
     g.admin_journal = (office_harness, registry().office(customer).clock.now(),
                        datetime.now(timezone.utc), fault)
     return _apply(fault) if fault is not None else None
@@ -308,7 +304,7 @@ def _after_api_request(response: Response) -> Response:
     if context is None:
         return response
     office_harness, office_time, wall_time, fault = context
-    req = request._get_current_object()
+    req = request
     environ = req.environ
     body, size = _captured_body(req)
     office_harness.record(Received(
@@ -351,11 +347,11 @@ def _json(data: Any, status: int = 200) -> Response:
 
 
 def _body(schema: type) -> dict[str, Any]:
-    return load(schema, parse_json_object(request.get_data()))
+    return load(schema(), parse_json_object(request.get_data()))
 
 
 def _clock_result(office: Office) -> Response:
-    return _json(dump(ClockSchema, {"now": office.clock.now(), "frozen": office.clock.frozen}))
+    return _json(dump(ClockSchema(), {"now": office.clock.now(), "frozen": office.clock.frozen}))
 
 
 def _check_clock(when: datetime) -> None:
@@ -369,11 +365,11 @@ def _check_clock(when: datetime) -> None:
          query=ResetQuery, response=ResetResult)
 def resetOffice(customer: str) -> Response:
     """Forget the office; its next request starts from the fixtures."""
-    scope = load(ResetQuery, query_args())["scope"]
+    scope = load(ResetQuery(), query_args())["scope"]
     target = None if scope == "all" else customer
     registry().reset(target)
     harness().reset(target)
-    return _json(dump(ResetResult, {"scope": scope}))
+    return _json(dump(ResetResult(), {"scope": scope}))
 
 
 @admin.get("/state")
@@ -407,16 +403,16 @@ def putState(customer: str) -> Response:
          query=JournalQuery, response=JournalEntrySchema, many=True)
 def listRequests(customer: str) -> Response:
     """The journal, optionally only one method and a path glob."""
-    params = load(JournalQuery, query_args())
+    params = load(JournalQuery(), query_args())
     entries = [_journal_entry(*entry) for entry in harness().of(customer).entries(**params)]
-    return _json(dump(JournalEntrySchema, entries, many=True))
+    return _json(dump(JournalEntrySchema(), entries, many=True))
 
 
 @admin.delete("/requests")
 @control("Empty this office's journal", response=DeletedSchema)
 def clearRequests(customer: str) -> Response:
     """Forget the office's journal."""
-    return _json(dump(DeletedSchema, {"deleted": harness().of(customer).clear_journal()}))
+    return _json(dump(DeletedSchema(), {"deleted": harness().of(customer).clear_journal()}))
 
 
 @admin.post("/faults")
@@ -425,32 +421,32 @@ def clearRequests(customer: str) -> Response:
 def createFault(customer: str) -> Response:
     """Add a fault; it applies after the faults added before it."""
     fault = harness().of(customer).add_fault(_body(FaultSchema))
-    return _json(dump(FaultSchema, fault), status=201)
+    return _json(dump(FaultSchema(), fault), status=201)
 
 
 @admin.get("/faults")
 @control("This office's active faults", response=FaultSchema, many=True)
 def listFaults(customer: str) -> Response:
     """The faults in the order they are tried."""
-    return _json(dump(FaultSchema, harness().of(customer).faults(), many=True))
+    return _json(dump(FaultSchema(), harness().of(customer).faults(), many=True))
 
 
 @admin.delete("/faults")
 @control("Remove every fault of this office", response=DeletedSchema)
 def clearFaults(customer: str) -> Response:
     """Remove all of the office's faults."""
-    return _json(dump(DeletedSchema, {"deleted": len(harness().of(customer).remove_faults())}))
+    return _json(dump(DeletedSchema(), {"deleted": len(harness().of(customer).remove_faults())}))
 
 
 @admin.delete("/faults/<FaultId>")
 @control("Remove one fault", response=FaultSchema)
 def deleteFault(customer: str, FaultId: str) -> Response:
     """Remove one fault; 404 if the office has no such fault."""
-    fault_id = load(FaultPath, {"FaultId": FaultId})["FaultId"]
+    fault_id = load(FaultPath(), {"FaultId": FaultId})["FaultId"]
     removed = harness().of(customer).remove_faults(fault_id)
     if not removed:
         raise NotFound("Fault not found.")
-    return _json(dump(FaultSchema, removed[0]))
+    return _json(dump(FaultSchema(), removed[0]))
 
 
 @admin.get("/clock")
@@ -536,8 +532,7 @@ def init_app(app: Flask) -> None:
     """Install the control API and its /api/v1 hooks, unless ``ADMIN_API`` is off."""
     if not app.config.get("ADMIN_API", True):
         return
-    app.extensions[EXTENSION] = harness = Harness()
-    app.extensions[DELAYING] = harness.delaying
+    app.extensions[EXTENSION] = Harness()
     app.register_blueprint(admin)
     app.before_request(_before_api_request)
     app.after_request(_after_api_request)

@@ -1,31 +1,31 @@
-"""The ``mockserver`` command: serve the API (waitress, or granian), check fixtures, print
+"""The ``mockserver`` command: serve the API (granian, or waitress), check fixtures, print
 the OpenAPI document."""
 from __future__ import annotations
 
-import ctypes
 import difflib
-import functools
-import gc
 import logging
-import multiprocessing
 import signal
 import sys
-import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
-from .app import LATER, create_app
+from .app import create_app
 from .cluster import Cluster, ClusterError
-from .fixtures import FixtureError, default_cache_dir, load_dir
-from .persist import PersistError
-from .wsgi import create_server
+from .fixtures import FixtureError, load_dir, load_keys
+from .persist import PersistError, check_available
+from .wsgi import WaitressServer, listen
 
 DEFAULT_PORT = 30222  # the Local API's port (apilocal.md)
+DEFAULT_THREADS = 1
+READY_TIMEOUT = 600  # seconds granian's worker may take to load the fixtures
+DATA_DIR_THREADS = 8
 ALL_INTERFACES = ("0.0.0.0", "::", "")
-SERVERS = ("waitress", "granian")
+SERVERS = ("granian", "waitress")  # the first is the default
 
 
 def _url_host(host: str) -> str:
@@ -45,8 +45,6 @@ ADDRESS_OPTIONS = (
 OFFICE_OPTIONS = (  # `cluster` hands these to each of its `serve` processes
     click.option("--fixtures", type=click.Path(exists=True, file_okay=False),
                  help="Fixtures folder (default: the shipped dataset)."),
-    click.option("--no-cache", is_flag=True,
-                 help="Validate the fixtures on every start instead of reusing the dataset cache."),
     click.option("--keys", type=click.Path(exists=True, dir_okay=False),
                  help="Keys file (YAML): permissions, disabled keys, office versions."),
     click.option("--strict-keys", is_flag=True, help="Reject key pairs the keys file does not list."),
@@ -54,7 +52,8 @@ OFFICE_OPTIONS = (  # `cluster` hands these to each of its `serve` processes
                  help="Accept requests without Content-Type: application/json."),
     click.option("--local-api", is_flag=True, help="Local-API paging: up to 1000 items per page."),
     click.option("--threads", type=click.IntRange(1, 512),
-                 help="Threads running requests, per process  [default: 1; 8 with --data-dir]"),
+                 help=f"Threads running requests, per process  [default: {DEFAULT_THREADS}; "
+                      f"{DATA_DIR_THREADS} with --data-dir]"),
     click.option("--data-dir", type=click.Path(file_okay=False),
                  help="Keep offices in this folder across restarts (every write is fsynced)."),
     click.option("--no-admin", is_flag=True,
@@ -68,23 +67,6 @@ def _with(options: tuple) -> Any:
             command = option(command)
         return command
     return decorate
-
-
-def _server_factory(name: str) -> Any:
-    """What builds a server of kind *name* from (app, host, port, threads); a clean error
-    if granian is not installed or cannot fork."""
-    if name == "waitress":
-        return create_server
-    try:
-        from .fast import GranianServer
-    except ModuleNotFoundError as exc:
-        if (exc.name or "").partition(".")[0] != "granian":
-            raise
-        raise click.ClickException("--server granian needs granian: "
-                                   "pip install 'opendental-tasks-mock[fast]'") from None
-    if "fork" not in multiprocessing.get_all_start_methods():
-        raise click.ClickException("--server granian needs fork (Linux, macOS): use waitress here")
-    return GranianServer
 
 
 def _announce(host: str, port: int, what: str) -> str:
@@ -101,111 +83,108 @@ def _announce(host: str, port: int, what: str) -> str:
 
 
 def default_threads(data_dir: str | None) -> int:
-    """Worker threads when --threads is not given.
+    """Threads running requests when --threads is not given.
 
-    One is fastest in memory, on either server: more contend for the GIL (about 1.45x
-    the requests per second with one, bench/), and waitress then runs requests on its I/O
-    thread (wsgi.InlineDispatcher). On waitress a delay fault sends requests to a worker
-    thread and gets a spare one for its wait; granian's pool is fixed, so there a delayed
-    request holds up the others unless --threads is given. With --data-dir a write waits
-    for its fsync, and concurrent writes share one only if several threads are writing.
+    In memory a request holds its thread only while Python runs it, so more threads
+    would only take turns with the GIL; but a delay fault's sleep holds its thread, and
+    with one thread every other office waits for it. With --data-dir a write waits for
+    its fsync, and concurrent writes share one only if several threads are writing.
     """
-    return 8 if data_dir else 1
+    return DATA_DIR_THREADS if data_dir else DEFAULT_THREADS
 
 
-def _start_later(jobs: list[Callable[[], None]]) -> None:
-    """Run the app's later jobs (writing a dataset validated afresh to the cache: 70 ms at
-    100,000 tasks) in a thread, so that the server answers without waiting for them. Not a
-    daemon thread: an exit waits for a write in progress."""
-    def run() -> None:
-        for job in jobs:
-            job()
-    if jobs:
-        threading.Thread(target=run, name="mockserver-later").start()
+def configure_logging(quiet: bool) -> None:
+    """The mock's own messages and access log to stderr (``--quiet``: warnings only).
 
-
-def _release_free_memory() -> None:
-    """Give the heap's free pages back after loading (glibc only): 15-20 MiB at 100,000 tasks."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        trim = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):  # another C library (musl) has none
-        return
-    trim(0)
+    Only the ``mockserver`` loggers: the process may have a logging setup of its own.
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+    logger = logging.getLogger("mockserver")
+    logger.handlers[:] = [handler]
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    logging.getLogger("mockserver.access").setLevel(logging.WARNING if quiet else logging.INFO)
 
 
 @main.command()
 @_with(ADDRESS_OPTIONS + OFFICE_OPTIONS)
-@click.option("--server", "server_name", type=click.Choice(list(SERVERS)), default="waitress",
-              show_default=True, help="HTTP server: waitress answers even malformed HTTP with "
-              "JSON; granian is about 1.5 times as fast (needs the fast extra).")
+@click.option("--server", "server_name", type=click.Choice(list(SERVERS)), default=SERVERS[0],
+              show_default=True, help="HTTP server: granian (Rust) is the faster; waitress is "
+              "pure Python (its own answers to malformed HTTP are text/plain).")
 @click.option("--quiet", is_flag=True, help="No access log.")
-def serve(host: str, port: int, fixtures: str | None, no_cache: bool, keys: str | None,
-          strict_keys: bool, lenient_content_type: bool, local_api: bool, threads: int | None,
+def serve(host: str, port: int, fixtures: str | None, keys: str | None, strict_keys: bool,
+          lenient_content_type: bool, local_api: bool, threads: int | None,
           data_dir: str | None, no_admin: bool, server_name: str, quiet: bool) -> None:
-    """Serve the API with waitress (or granian) until interrupted."""
-    make_server = _server_factory(server_name)  # before the (maybe long) fixture load
+    """Serve the API with granian (or waitress) until interrupted."""
     config: dict[str, Any] = {"FIXTURES": fixtures, "KEYS": keys, "STRICT_KEYS": strict_keys,
-                              "FIXTURE_CACHE": None if no_cache else default_cache_dir(),
-                              "FIXTURE_CACHE_LATER": True,  # once answering: see _start_later
                               "LENIENT_CONTENT_TYPE": lenient_content_type, "LOCAL_API": local_api,
                               "DATA_DIR": data_dir, "ADMIN_API": not no_admin}
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s %(name)s %(message)s")
-    # Loading makes hundreds of thousands of objects that all stay alive: collecting
-    # meanwhile would only walk them again and again (a third of the start at 100,000).
-    gc.disable()
+    threads = threads or default_threads(data_dir)
+    configure_logging(quiet)
+    what = "Open Dental Tasks mock" + ("" if server_name == SERVERS[0] else f" ({server_name})")
     try:
-        app = create_app(config)
-        logging.getLogger("mockserver.access").setLevel(logging.WARNING if quiet else logging.INFO)
-        # "Task queue depth is N" on every request that waits: normal with few worker threads
-        logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-        app.extensions["mockserver"].warm()
-        # The seed's records live as long as the server: keep them out of the cyclic
-        # garbage collector's full passes, which otherwise walk every task (p99 at 100,000).
-        gc.freeze()
-        _release_free_memory()
+        if server_name == "granian":
+            server = _granian(config, quiet, host, port, threads, what)
+        else:
+            server = _waitress(config, host, port, threads)
+            _announce(host, server.effective_port, what)
     except (FixtureError, PersistError) as exc:
         raise click.ClickException(str(exc)) from None
-    finally:
-        gc.enable()
-    try:
-        server = make_server(app, host=host, port=port, threads=threads or default_threads(data_dir))
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    _announce(host, server.effective_port,
-              "Open Dental Tasks mock" + ("" if server_name == "waitress" else f" ({server_name})"))
     # SIGTERM (docker stop, the cluster command) stops as cleanly as Ctrl-C (granian
-    # installs its own handlers for both, and returns from run() once its worker is gone)
+    # installs its own handlers for both)
     previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    # Where waitress hands requests to worker threads (--threads above 1, a delay fault),
-    # its I/O thread and the workers pass the GIL to and fro on every request: a shorter
-    # switch interval than 5 ms keeps either from waiting on the other (bench/).
-    switch_interval = sys.getswitchinterval()
-    sys.setswitchinterval(0.001)
-    # What offices write lives on (the tables of their rows, and the index lists they
-    # change: at 100,000 tasks about 50 KiB per office that wrote), and each full collection
-    # walks it again (the rows themselves are untracked: store.untrack_record). Full
-    # collections ten times rarer; the young generations are collected as usual.
-    thresholds = gc.get_threshold()
-    gc.set_threshold(thresholds[0], thresholds[1], thresholds[2] * 10)
-    start_later = functools.partial(_start_later, app.extensions[LATER])
-    if server_name == "granian":
-        server.after_start = start_later  # once its worker is forked: no thread may cross a fork
-    else:
-        start_later()  # waitress answers from run() on
     try:
         server.run()
     except KeyboardInterrupt:
         pass
     finally:
-        sys.setswitchinterval(switch_interval)
-        gc.set_threshold(*thresholds)
         signal.signal(signal.SIGTERM, previous)
         server.close()
-        if app.extensions["mockserver"].journal is not None:
-            app.extensions["mockserver"].journal.close()
+
+
+def announce_when_ready(host: str, port: int, what: str) -> None:
+    """Print the banner once the server answers (granian's worker, in a thread of its
+    own: the worker binds the port and builds the app after `serve` starts it)."""
+    url = f"http://{_url_host(host if host not in ALL_INTERFACES else '127.0.0.1')}:{port}/"
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=5).close()
+        except urllib.error.HTTPError:
+            break  # an answer (the 404 of /): serving
+        except OSError:  # not listening yet
+            time.sleep(0.02)
+            continue
+        break
+    else:
+        return  # the worker failed: granian reports it and stops
+    _announce(host, port, what)
+
+
+def _granian(config: dict[str, Any], quiet: bool, host: str, port: int, threads: int,
+             what: str) -> Any:
+    """The granian server; the fixtures and keys are checked here first, so that their
+    errors come before anything listens (the worker builds the app itself)."""
+    from .fast import GranianServer
+
+    load_dir(config["FIXTURES"])
+    load_keys(config["KEYS"], strict=config["STRICT_KEYS"])
+    if config["DATA_DIR"]:
+        check_available(config["DATA_DIR"])
+    if port:  # in use: the same clear error as waitress's, not granian's traceback
+        listen(host, port).close()
+    return GranianServer(config, quiet, host, port, threads, what)
+
+
+def _waitress(config: dict[str, Any], host: str, port: int, threads: int) -> Any:
+    """The waitress server, with the app built in this process."""
+    app = create_app(config)
+    # "Task queue depth is N" on every request that waits: normal with few threads
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    return WaitressServer(app, host, port, threads)
 
 
 @main.command()

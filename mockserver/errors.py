@@ -11,7 +11,7 @@ import logging
 from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 
-from .store import ApiError
+from .store import ApiError, BadRequest, NotFound, Unauthorized
 
 log = logging.getLogger(__name__)
 BODY_LIMIT_TEXT = "16.8M"  # apiimplementation: "maximum content length of 16.8M characters"
@@ -25,9 +25,19 @@ def error_response(status: int, message: str) -> Response:
     return response
 
 
+# the HTTP status of each kind of store error
+STATUSES: dict[type[ApiError], int] = {BadRequest: 400, Unauthorized: 401, NotFound: 404}
+
+
+def status_of(error: ApiError) -> int:
+    """The HTTP status of a store error."""
+    return next(status for kind, status in STATUSES.items() if isinstance(error, kind))
+
+
 def _api_error(error: ApiError) -> Response:
-    response = error_response(error.status, error.message)
-    if error.status == 401:
+    status = status_of(error)
+    response = error_response(status, error.message)
+    if status == 401:
         response.headers["WWW-Authenticate"] = 'ODFHIR realm="Open Dental API"'
     return response
 

@@ -1,80 +1,96 @@
-"""The granian server of ``mockserver serve --server granian``: the opt-in fast mode.
+"""The granian server of ``mockserver serve`` (the default), started through granian's
+documented Python API (``granian.Granian``, the CLI's options as arguments).
 
-granian (Rust, hyper) parses HTTP itself, so one process answers about 1.5 times as many
-requests as waitress. The price: malformed HTTP (a garbage start line, a CR in a header, a
-NUL in the path) gets hyper's ``400`` with an empty body and a closed connection, not the
-JSON-string 4xx of waitress mode. Needs the ``fast`` extra (granian is pinned: the class
-below uses one of its internals).
+granian (Rust, hyper) parses HTTP itself and holds any number of slow or idle
+connections without a thread each. Malformed HTTP (a garbage start line, a CR in a
+header, a NUL in the path) gets hyper's ``400`` with an empty body and a closed
+connection; everything the app answers is JSON.
 
-The app is built in this process, then granian forks its single worker from it: the
-worker inherits the warmed, frozen app and the journal's descriptors, so a bad fixture
-or a locked data folder is reported before anything listens, as with waitress.
+granian starts its worker process itself and imports the app there: ``worker_app`` is
+the factory it calls, with ``serve``'s configuration handed over in an environment
+variable.
 """
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import signal
+import socket
+import sys
 import threading
-from typing import Any, Callable
+from typing import Any
 
 from flask import Flask
-from granian._granian import SocketHolder
+from granian import Granian
 from granian.constants import Interfaces
 from granian.log import LogLevels
-from granian.server import MPServer
 
-from .wsgi import BACKLOG, listen
+from .wsgi import BACKLOG
 
+# what the worker needs of `serve`, as JSON: create_app's config, --quiet, and the banner's
+# host, port and title
+SERVE_VARIABLE = "MOCKSERVER_SERVE"
 # granian logs to stdout, where `serve` prints its banner: only its errors, on stderr
 LOGGING = {"handlers": {name: {"class": "logging.StreamHandler", "formatter": "generic",
                                "stream": "ext://sys.stderr"} for name in ("console", "access")}}
 
 
-class GranianServer(MPServer):
-    """granian serving *app* from one forked worker process on a socket bound here.
+def free_port(host: str) -> int:
+    """A port free on *host* now, for ``--port 0`` (granian binds the port it is given)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
 
-    Binding here (not in granian) gives ``--port 0`` its real port for the banner, and
-    the same OSError as waitress for a port in use. Same surface as a waitress server:
-    ``effective_port``, ``run()`` (until SIGTERM or Ctrl-C), ``close()``.
-    """
 
-    def __init__(self, app: Flask, host: str, port: int, threads: int):
-        self.listener = listen(host, port)
-        self.effective_port: int = self.listener.getsockname()[1]
-        self.app = app
-        self.after_start: Callable[[], None] = lambda: None  # run once the worker is forked
-        super().__init__(target="mockserver", interface=Interfaces.WSGI, workers=1,
-                         blocking_threads=threads, backlog=BACKLOG, log_level=LogLevels.error,
-                         log_dictconfig=LOGGING)
+class GranianServer:
+    """granian serving the app of *config* from one worker process with *threads*
+    threads; the worker prints the banner *what* once it answers. Same surface as
+    WaitressServer: ``effective_port``, ``run()`` (until SIGTERM or Ctrl-C), ``close()``."""
 
-    def _init_shared_socket(self) -> None:
-        # granian 2.8.7 binds here; the worker takes a bound socket as (spec, holder)
-        self._ssp, self._shd = None, SocketHolder(self.listener.fileno(), False, BACKLOG)
-        self._sso = self.listener
+    def __init__(self, config: dict[str, Any], quiet: bool, host: str, port: int, threads: int,
+                 what: str):
+        self.effective_port = port or free_port(host)
+        os.environ[SERVE_VARIABLE] = json.dumps({"config": config, "quiet": quiet, "host": host,
+                                                 "port": self.effective_port, "what": what})
+        self.server = Granian(
+            f"{__name__}:worker_app", factory=True, interface=Interfaces.WSGI,
+            address=host, port=self.effective_port, workers=1, blocking_threads=threads,
+            backlog=BACKLOG, log_level=LogLevels.error, log_dictconfig=LOGGING)
 
     def run(self) -> None:
-        """Fork the worker and serve until SIGTERM or SIGINT (granian's handlers)."""
-        # the worker must inherit the built app: fork, whatever the platform's default
-        multiprocessing.set_start_method("fork", force=True)
-        self.serve(target_loader=self._worker_app, wrap_loader=False)
-
-    def startup(self, spawn_target: Any, target_loader: Any) -> None:
-        """granian's startup (forks the worker), then ``after_start`` in this process."""
-        super().startup(spawn_target, target_loader)
-        self.after_start()
-
-    def _worker_app(self) -> Flask:
-        """The app, in the worker; which also stops when this process dies, even by SIGKILL
-        (it would otherwise serve on as an orphan, holding the port and the data folder)."""
-        threading.Thread(target=_stop_with_parent, name="parent-watch", daemon=True).start()
-        return self.app
+        """Serve until SIGTERM or SIGINT (granian's handlers)."""
+        self.server.serve()
 
     def close(self) -> None:
-        """Close the listening socket (the worker, and its copy, are gone by now)."""
-        self.listener.close()
+        """Nothing to release: granian closed its socket and stopped its worker."""
+
+
+def worker_app() -> Flask:
+    """The app, built in granian's worker from ``serve``'s configuration. The worker also
+    stops when ``serve`` dies, even by SIGKILL (it would otherwise serve on as an orphan,
+    holding the port and the data folder)."""
+    from .app import create_app
+    from .cli import announce_when_ready, configure_logging
+    from .fixtures import FixtureError
+    from .persist import PersistError
+
+    serve = json.loads(os.environ[SERVE_VARIABLE])
+    configure_logging(serve["quiet"])
+    try:
+        app = create_app(serve["config"])
+    except (FixtureError, PersistError) as exc:  # said as `serve` says it; granian stops
+        print(f"Error: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
+    threading.Thread(target=_stop_with_parent, name="parent-watch", daemon=True).start()
+    threading.Thread(target=announce_when_ready, args=(serve["host"], serve["port"], serve["what"]),
+                     name="banner", daemon=True).start()
+    return app
 
 
 def _stop_with_parent() -> None:
-    multiprocessing.parent_process().join()  # waits on a pipe that the parent's death closes
-    os.kill(os.getpid(), signal.SIGTERM)  # granian's graceful stop
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        parent.join()  # waits on a pipe that the parent's death closes
+        os.kill(os.getpid(), signal.SIGTERM)  # granian's graceful stop

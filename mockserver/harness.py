@@ -84,28 +84,12 @@ class Fault:
 class OfficeHarness:
     """One office's request journal and faults; thread-safe."""
 
-    def __init__(self, journal_size: int = JOURNAL_SIZE, delaying: set[OfficeHarness] | None = None):
+    def __init__(self, journal_size: int = JOURNAL_SIZE):
         self._lock = threading.Lock()
         self._journal: deque[tuple[int, Received]] = deque(maxlen=journal_size)
         self._faults: list[Fault] = []
         self._fault_ids = itertools.count(1)
         self._request_ids = itertools.count(1)
-        # the Harness's offices with a delay fault; this one is in it while it has one
-        self._delaying = set() if delaying is None else delaying
-        self._closed = False
-
-    def _faults_changed(self) -> None:
-        """Keep this office's place in the delaying set right; under the lock."""
-        if not self._closed and any(fault.delay_ms for fault in self._faults):
-            self._delaying.add(self)
-        else:
-            self._delaying.discard(self)
-
-    def close(self) -> None:
-        """Leave the delaying set for good: the Harness has forgotten this office."""
-        with self._lock:
-            self._closed = True
-            self._faults_changed()
 
     def record(self, received: Received) -> None:
         """Append a request to the journal (the oldest goes when it is full)."""
@@ -131,7 +115,6 @@ class OfficeHarness:
                 raise BadRequest(f"An office can have at most {MAX_FAULTS} faults.")
             fault = Fault(id=next(self._fault_ids), **spec)
             self._faults.append(fault)
-            self._faults_changed()
             return fault
 
     def faults(self) -> list[Fault]:
@@ -143,13 +126,10 @@ class OfficeHarness:
         with self._lock:
             removed = [f for f in self._faults if fault_id in (None, f.id)]
             self._faults = [f for f in self._faults if f not in removed]
-            self._faults_changed()
             return removed
 
     def trigger(self, method: str, path: str) -> Fault | None:
         """The first fault that matches and fires for this request, counted as used."""
-        if not self._faults:  # the common case, on every request: no lock needed to see it
-            return None
         with self._lock:
             for fault in self._faults:
                 if fault.matches(method, path) and fault.rng.random() < fault.probability:
@@ -158,7 +138,6 @@ class OfficeHarness:
                         fault.times -= 1
                         if fault.times == 0:
                             self._faults.remove(fault)
-                            self._faults_changed()
                     return fault
             return None
 
@@ -170,24 +149,16 @@ class Harness:
         self.journal_size = journal_size
         self._offices: dict[str, OfficeHarness] = {}
         self._lock = threading.Lock()
-        self._delaying: set[OfficeHarness] = set()  # set and read without a lock: GIL-atomic
 
     def of(self, customer: str) -> OfficeHarness:
         """The journal and faults of *customer*'s office, created on first use."""
         return get_or_create(self._offices, self._lock, customer,
-                             lambda _: OfficeHarness(self.journal_size, self._delaying))
-
-    def delaying(self) -> bool:
-        """Whether any office has a delay fault, so that a request may sleep on purpose."""
-        return bool(self._delaying)
+                             lambda _: OfficeHarness(self.journal_size))
 
     def reset(self, customer: str | None = None) -> None:
         """Forget one office's journal and faults (or every office's)."""
         with self._lock:
             if customer is None:
-                forgotten = list(self._offices.values())
                 self._offices.clear()
             else:
-                forgotten = [self._offices.pop(customer)] if customer in self._offices else []
-        for office in forgotten:
-            office.close()
+                self._offices.pop(customer, None)

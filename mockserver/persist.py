@@ -31,6 +31,8 @@ from .fixtures import FixtureError, export_office, parse_documents
 from .schemas import TaskSchema, dump, load
 from .store import ApiError, Clock, Office, Registry, Task
 
+TASK = TaskSchema()
+
 try:
     import fcntl
 except ImportError:  # Windows: no advisory locks, one server per folder is up to you
@@ -81,6 +83,13 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def check_available(folder: str | os.PathLike[str]) -> None:
+    """PersistError unless a server could keep its offices in *folder* now."""
+    journal = FileJournal(folder)
+    journal.lock()
+    journal.close()
+
+
 class FileJournal:
     """The store's Journal in a data folder; ``open(registry)`` replays it, then records."""
 
@@ -97,6 +106,20 @@ class FileJournal:
     # -- start and stop --
     def open(self, registry: Registry) -> None:
         """Lock the folder, rebuild *registry*'s offices from the journal, compact it."""
+        self.lock()
+        try:
+            self._replay(registry)
+            self._compact(registry)
+        except OSError as exc:
+            self.close()
+            raise PersistError(f"{exc.filename or self.folder}: cannot write: {exc.strerror}") from None
+        except BaseException:
+            self.close()
+            raise
+
+    def lock(self) -> None:
+        """Create the folder and its journal if need be and lock it: PersistError if it
+        cannot be used (another server holds it, no permission)."""
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             self._lock_fd = _open(self.folder / LOCK, os.O_RDWR | os.O_CREAT)
@@ -109,15 +132,6 @@ class FileJournal:
         except OSError as exc:
             self.close()
             raise PersistError(f"{exc.filename or self.folder}: cannot open: {exc.strerror}") from None
-        try:
-            self._replay(registry)
-            self._compact(registry)
-        except OSError as exc:
-            self.close()
-            raise PersistError(f"{exc.filename or self.folder}: cannot write: {exc.strerror}") from None
-        except BaseException:
-            self.close()
-            raise
 
     def close(self) -> None:
         """Stop recording and release the folder."""
@@ -137,7 +151,7 @@ class FileJournal:
     def tasks(self, office: Office, tasks: tuple[Task, ...]) -> None:
         """Record inserted or replaced tasks (called inside the office lock)."""
         head = _office_record(office) if office.journal_id is None else None
-        self._append(office, head, {"op": "tasks", "tasks": dump(TaskSchema, tasks, many=True)})
+        self._append(office, head, {"op": "tasks", "tasks": dump(TASK, tasks, many=True)})
 
     def clock(self, office: Office) -> None:
         """Record the office clock (Clock.listener)."""
@@ -225,7 +239,7 @@ class FileJournal:
             by_id[record["id"]] = office
             registry.put(office)
         elif op == "tasks":
-            by_id[record["id"]].restore(Task(**load(TaskSchema, row)) for row in record["tasks"])
+            by_id[record["id"]].restore(Task(**load(TASK, row)) for row in record["tasks"])
         elif op == "clock":
             _restore_clock(by_id[record["id"]].clock, record["clock"])
         elif op == "reset":

@@ -153,11 +153,10 @@ class LiveServer:
 
     def __init__(self, config: dict[str, Any]):
         from .app import create_app
-        from .wsgi import create_server
+        from .wsgi import WaitressServer
 
         self.app = create_app({**config, "ADMIN_API": True})  # the fixtures need it
-        # the same server as `mockserver serve`: waitress's own errors are JSON there too
-        self._server = create_server(self.app, host="127.0.0.1", port=0, threads=8)
+        self._server = WaitressServer(self.app, host="127.0.0.1", port=0, threads=8)
         self.url = f"http://127.0.0.1:{self._server.effective_port}"
         self._thread = threading.Thread(target=self._server.run, name="opendental-mock",
                                         daemon=True)
@@ -170,10 +169,8 @@ class LiveServer:
         return MockOffice(http_transport(self.url), self.url, customer_key, developer_key)
 
     def close(self) -> None:
-        """Stop serving (``wsgi.stop``)."""
-        from .wsgi import stop
-
-        stop(self._server, self._thread)
+        """Stop serving."""
+        self._server.stop(self._thread)
 
 
 @pytest.fixture(scope="session")

@@ -7,25 +7,19 @@ without the field name; OdSchema.handle_error prefixes it ("TaskListNum is inval
 """
 from __future__ import annotations
 
-import dataclasses
 import json
-import marshal
 import math
 import re
-from collections import defaultdict
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date, datetime
-from functools import lru_cache
-from itertools import repeat
-from operator import itemgetter, methodcaller
-from typing import Any, Callable, Collection, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping
 
-from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, missing
-from marshmallow.decorators import (POST_DUMP, POST_LOAD, PRE_DUMP, PRE_LOAD, VALIDATES,
-                                    VALIDATES_SCHEMA)
+from marshmallow import EXCLUDE, Schema, fields
 from marshmallow.validate import Length, OneOf, Range
 
 from .store import (DATE_TYPES, MAX_ID, OBJECT_TYPES, TASK_PRIORITIES, TASK_STATUSES,
-                    TASKLIST_STATUSES, BadRequest, Group, ReminderType, RelativeTime)
+                    TASKLIST_STATUSES, BadRequest, ReminderType, RelativeTime)
 
 REQUIRED = "is required."
 INVALID = "is invalid."
@@ -74,7 +68,6 @@ _FORMAT_LITERAL = (r"""(?:'[^']*'|"[^"]*"|'(?![^']*')|"(?![^"]*")"""
 FORMAT_STRING_PATTERN = rf"^{_FORMAT_LITERAL}*{_FORMAT_TOKEN}(?:{_FORMAT_LITERAL}|{_FORMAT_TOKEN})*$"
 
 
-@lru_cache(maxsize=256)
 def compile_format(pattern: str) -> Callable[[datetime], str]:
     """A formatter for a .NET custom format such as ``dd/MM/yyyy HH:mm:ss``.
 
@@ -101,12 +94,23 @@ def compile_format(pattern: str) -> Callable[[datetime], str]:
     return lambda d: "".join(p if isinstance(p, str) else p(d) for p in parts)
 
 
-# The default formats are ISO 8601 with a space: the same text as compile_format(DATE_FORMAT)
-# and compile_format(DATETIME_FORMAT) (years padded to 4 digits), a fifth of the cost.
-ISO_FORMATTERS: dict[str, Callable[[datetime], str]] = {
-    "date": date.isoformat,  # on a datetime: its date part
-    "datetime": methodcaller("isoformat", " ", "seconds"),
-}
+Formatter = Callable[[datetime], str]
+DEFAULT_FORMATTERS: dict[str, Formatter] = {"date": compile_format(DATE_FORMAT),
+                                            "datetime": compile_format(DATETIME_FORMAT)}
+# The formats of the request being answered ("date"/"datetime" -> formatter): set by
+# ``formats_in_use`` around a dump, read by the date fields.
+REQUEST_FORMATS: ContextVar[Mapping[str, Formatter]] = ContextVar("REQUEST_FORMATS", default={})
+
+
+@contextmanager
+def formats_in_use(formats: Mapping[str, Formatter]) -> Iterator[None]:
+    """Dump dates and datetimes with *formats* (a request's DateFormatString and
+    DateTimeFormatString) inside the block."""
+    token = REQUEST_FORMATS.set(formats)
+    try:
+        yield
+    finally:
+        REQUEST_FORMATS.reset(token)
 
 
 # --- fields ------------------------------------------------------------------------------
@@ -117,16 +121,8 @@ class OdInteger(fields.Integer):
     default_error_messages = {"invalid": INVALID, "null": INVALID, "required": REQUIRED}
 
     def __init__(self, **kwargs: Any):
-        self._range_only = "validate" not in kwargs
         kwargs.setdefault("validate", Range(min=0, max=MAX_ID, error=INVALID))
         super().__init__(strict=True, **kwargs)
-
-    def loads_as_is(self, values: Collection[Any]) -> bool:
-        """Whether each of *values* is an int (not a bool) that loads as itself: a column's
-        check at once, where deserialize checks one value (RecordLoader)."""
-        return self._range_only and not (self.pre_load or self.post_load) \
-            and set(map(type, values)) <= {int} \
-            and min(values, default=0) >= 0 and max(values, default=0) <= MAX_ID
 
 
 class QueryInteger(fields.Integer):
@@ -144,23 +140,6 @@ class QueryInteger(fields.Integer):
         if not isinstance(value, str) or not re.fullmatch(r"[0-9]{1,25}", value):
             raise self.make_error("invalid")
         return int(value)
-
-    def quick(self) -> Callable[[str], int | None] | None:
-        """``deserialize`` of a text as one function without marshmallow's machinery: the
-        integer for digits in range, None for anything else (deserialize then gives the
-        error); None when this field loads more than that (a subclass, other validators)."""
-        if type(self)._deserialize is not QueryInteger._deserialize or \
-                type(self)._validate is not fields.Field._validate or self.validators != [self._range]:
-            return None
-        low = self._range.min
-
-        def load_digits(text: str) -> int | None:
-            # isdigit alone admits other scripts' digits; the regex above only ASCII ones
-            if 0 < len(text) <= 25 and text.isascii() and text.isdigit() \
-                    and low <= (number := int(text)) <= MAX_ID:
-                return number
-            return None
-        return load_digits
 
 
 class OdString(fields.String):
@@ -180,33 +159,18 @@ class OdEnum(fields.String):
         self.error_messages.update(invalid=wrong, null=wrong)
 
 
-class _ValueDumped(fields.Field):
-    """A field whose dumped text depends on the value alone (not on the object or key).
-
-    ``value_dumper()`` gives that as one function, which compiled dumpers call directly
-    (see ``_compiled``); ``_serialize`` uses it too, so the two cannot differ.
-    """
-
-    def value_dumper(self) -> Callable[[Any], Any]:
-        """``_serialize`` as a function of the value; fixed once the field is bound."""
-        raise NotImplementedError
-
-    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> Any:
-        return self.value_dumper()(value)
-
-
 def _bool_text(value: Any) -> str:
     return "true" if value else "false"
 
 
-class OdBool(_ValueDumped):
+class OdBool(fields.Field):
     """A boolean on the wire as the string "true" or "false"."""
 
     default_error_messages = {"invalid": 'must be "true" or "false".',
                               "null": 'must be "true" or "false".'}
 
-    def value_dumper(self) -> Callable[[Any], str]:
-        return _bool_text
+    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> str:
+        return _bool_text(value)
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> bool:
         if not isinstance(value, str) or value not in ("true", "false"):
@@ -214,35 +178,23 @@ class OdBool(_ValueDumped):
         return value == "true"
 
 
-class _OdTemporal(_ValueDumped):
+class _OdTemporal(fields.Field):
     """Shared by OdDate and OdDateTime: strict parse, formatting per request."""
 
     default_format = ""
     pattern = ""
     kind = ""  # "date" or "datetime": which request format applies
 
-    def value_dumper(self) -> Callable[[Any], str]:
-        """The formatter of the root schema's request formats (``od_formats``)."""
-        formats = getattr(self.root, "od_formats", {})
-        formatter = formats.get(self.kind) or ISO_FORMATTERS[self.kind]
-        midnight, combine = datetime.min.time(), datetime.combine
-
-        def dump_value(value: Any) -> str:
-            return formatter(value if isinstance(value, datetime) else combine(value, midnight))
-        return dump_value
+    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> str:
+        """The value in the request's format (REQUEST_FORMATS), else the default one."""
+        formatter = REQUEST_FORMATS.get().get(self.kind) or DEFAULT_FORMATTERS[self.kind]
+        if not isinstance(value, datetime):
+            value = datetime.combine(value, datetime.min.time())
+        return formatter(value)
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
-        return self._load(value, getattr(self.root, "allow_relative", False))
-
-    def load_texts(self, texts: Sequence[Any]) -> list[Any]:
-        """``_deserialize`` of each of *texts*, a fixture's column (the root schema asked
-        once, not per value: a fixture has tens of thousands of distinct times)."""
-        relative = getattr(self.root, "allow_relative", False)
-        return [self._load(text, relative) for text in texts]
-
-    def _load(self, value: Any, relative: bool) -> Any:
         if isinstance(value, str):
-            if relative:  # fixtures may say now-3d
+            if getattr(self.root, "allow_relative", False):  # fixtures may say now-3d
                 found = RelativeTime.parse(value, as_date=self.kind == "date")
                 if found is not None:
                     return found
@@ -274,7 +226,6 @@ class OdDateTime(_OdTemporal):
     from_text = datetime.fromisoformat
 
 
-@lru_cache(maxsize=4096)  # every combination of the 12 flags
 def _reminder_names(value: int) -> str:
     flags = ReminderType(value)
     if not flags:
@@ -282,13 +233,13 @@ def _reminder_names(value: int) -> str:
     return ", ".join(f.name for f in ReminderType if f and f in flags)
 
 
-class ReminderTypeField(_ValueDumped):
+class ReminderTypeField(fields.Field):
     """task.ReminderType: .NET flags names joined the .NET way ("Weekly, Monday")."""
 
     default_error_messages = {"invalid": "is invalid.", "null": "is invalid."}
 
-    def value_dumper(self) -> Callable[[Any], str]:
-        return _reminder_names
+    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> str:
+        return _reminder_names(value)
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> int:
         if not isinstance(value, str):
@@ -510,437 +461,23 @@ class UserodQuery(PageQuery):
 
 # --- entry points for the views ----------------------------------------------------------
 
-@lru_cache(maxsize=None)
-def _instance(schema: type[Schema]) -> Schema:
-    return schema()
-
-
-def load(schema: type[Schema], data: Mapping[str, Any]) -> dict[str, Any]:
+def load(schema: Schema, data: Mapping[str, Any]) -> dict[str, Any]:
     """Validate *data* (a body, query or path) with *schema*; BadRequest on failure."""
-    if not data:  # most requests have no query string: load {} once per schema
-        return load_query(schema, {})
-    return _load(schema, data)
+    return schema.load(data)
 
 
-def _load(schema: type[Schema], data: Mapping[str, Any]) -> dict[str, Any]:
-    instance, plan = _instance(schema), _plan(schema)
-    result = None if plan is None else _load_fields(plan, data, _remembering(schema))
-    if result is None or (instance.unknown == RAISE and len(result) != len(data)):
-        return instance.load(data)  # marshmallow's own result or error message
-    return result
-
-
-@lru_cache(maxsize=None)
-def _plan(schema: type[Schema]) -> Plan | None:
-    return _load_plan(_instance(schema), checks_required=True)
-
-
-# Fields whose loaded value is a function of the raw value alone (no clock, no other
-# field): what a body field of theirs loads to can be remembered.
-PURE_FIELDS = (OdInteger, OdString, OdEnum, OdDate, OdDateTime)
-REMEMBERED = 512  # values per field; a full memo starts afresh
-REMEMBERED_TEXT = 64  # characters: longer texts (descriptions) seldom repeat, and are large
-
-
-@lru_cache(maxsize=None)
-def _remembering(schema: type[Schema]) -> Callable[[str, Any], Any] | None:
-    """``load(key, raw)`` for _load_fields: each field's deserialize, remembered per raw
-    value for the PURE_FIELDS. Clients repeat most values (a POST's task list, user,
-    object type and key; a PUT's status): marshmallow's field load was a seventh of a POST.
-    An invalid value raises each time, so marshmallow still gives its message."""
-    fields_by_key = {key: field for key, _, field in _plan(schema) or ()}
-    # one memo per pure field (an int and a str are never equal keys)
-    memos: dict[str, dict[Any, Any]] = {
-        key: {} for key, field in fields_by_key.items()
-        if type(field) in PURE_FIELDS and not (field.pre_load or field.post_load)}
-    if not memos:
-        return None  # each field's deserialize, as _load_fields does by itself
-
-    def load(key: str, raw: Any) -> Any:
-        kind = type(raw)  # bool is not int here: True and 1 load differently
-        memo = memos.get(key)
-        if memo is None or not (kind is int or (kind is str and len(raw) <= REMEMBERED_TEXT)):
-            return fields_by_key[key].deserialize(raw, key)
-        value = memo.get(raw, missing)
-        if value is missing:
-            value = fields_by_key[key].deserialize(raw, key)
-            if len(memo) >= REMEMBERED:
-                memo.clear()
-            memo[raw] = value
-        return value
-    return load
-
-
-def load_query(schema: type[Schema], args: Mapping[str, str]) -> dict[str, Any]:
-    """``load`` for query parameters. They are all text, and clients repeat their queries:
-    the result for the same parameters is remembered (a copy is returned)."""
-    return dict(_load_query(schema, tuple(args.items())))
-
-
-def load_path(schema: type[Schema], name: str, text: str) -> Any:
-    """``load_query(schema, {name: text})[name]``: a path's one parameter. An integer in
-    range loads without a memo (a random TaskNum among 100,000 misses any: 0.4 us instead
-    of 3); anything else, an error included, through ``load_query``."""
-    quick = _quick(schema, name)
-    value = None if quick is None else quick(text)
-    return value if value is not None else load_query(schema, {name: text})[name]
-
-
-@lru_cache(maxsize=None)
-def _quick(schema: type[Schema], name: str) -> Callable[[str], Any] | None:
-    # only where loading {name: text} is the field's own load alone (no schema hooks)
-    field = _instance(schema).fields.get(name)
-    if _plan(schema) is None or not isinstance(field, QueryInteger) or \
-            (field.data_key or name) != name or (field.attribute or name) != name or \
-            len(_instance(schema).load_fields) != 1:
-        return None
-    return field.quick()
-
-
-@lru_cache(maxsize=4096)
-def _load_query(schema: type[Schema], items: tuple[tuple[str, str], ...]) -> dict[str, Any]:
-    # an error is raised each time, never cached; and beyond 4096 (a random TaskNum among
-    # 100,000) a miss costs a field's load, not a whole Schema.load
-    return _load(schema, dict(items))
-
-
-class RecordLoader:
-    """``schema.load(record, unknown=RAISE)`` for many records (fixtures), 2-3x faster.
-
-    Each field loads its own value, remembered per raw value: the fields here depend on
-    nothing else, and a fixture repeats most values (task lists, statuses, times). Any
-    record with an invalid value or an unknown field, and any schema with load hooks,
-    required fields or load defaults, goes through marshmallow itself: same result, same
-    error message (tests/test_fast_paths.py). ``load`` does the same for one request body.
-    """
-
-    def __init__(self, schema: Schema):
-        self.schema = schema
-        self.plan = _load_plan(schema)
-        # (memo name, type) -> {raw value: loaded value}
-        self._memo: defaultdict[tuple[Any, type], dict[Any, Any]] = defaultdict(dict)
-        # key -> (rank in the schema, attribute, field, memo name, loading function)
-        self._fields = {key: (rank, attribute, field, *_loading(key, field))
-                        for rank, (key, attribute, field) in enumerate(self.plan or ())}
-
-    def load(self, record: Mapping[str, Any]) -> dict[str, Any]:
-        """The loaded record; BadRequest naming the field, as from Schema.load."""
-        result = None if self.plan is None else _load_fields(self.plan, record, self._value)
-        if result is None or len(result) != len(record):  # an invalid value, an unknown field
-            return self.schema.load(record, unknown=RAISE)  # marshmallow's error
-        return result
-
-    def load_all(self, records: Sequence[Any]) -> list[Group] | None:
-        """``load`` of each of *records*, column-wise: the groups of records with the same
-        fields (store.Group, fields in the order ``load`` gives them); None when one is not
-        a dict or would not load (``load`` them one by one then, for the error).
-
-        Records with the same fields load a column at a time, mostly in C: each distinct
-        value once, a column of valid integers at once (100,000 tasks: 6x faster, bench/).
-        """
-        if self.plan is None or set(map(type, records)) - {dict}:
-            return None
-        shapes = group_by_fields(records)
-        groups: list[Group] = []
-        try:
-            for keys, positions in shapes.items():
-                if not self._fields.keys() >= set(keys):
-                    return None  # an unknown field
-                ordered = sorted(keys, key=lambda k: self._fields[k][0])  # as load gives them
-                rows = records if len(shapes) == 1 else list(map(records.__getitem__, positions))
-                groups.append((tuple(self._fields[key][1] for key in ordered), positions,
-                               [self._column(key, list(map(itemgetter(key), rows)))
-                                for key in ordered]))
-        except ValidationError:
-            return None
-        return groups
-
-    def _column(self, key: str, raws: list[Any]) -> list[Any]:
-        _, _, field, name, load = self._fields[key]
-        kinds = set(map(type, raws))
-        if kinds in ({int}, {str}):  # one memo for the column
-            memo = self._memo[name, kinds.pop()]
-            new = list(set(raws) - memo.keys())
-            if type(field) is OdInteger and field.loads_as_is(new):
-                loaded = new
-            elif name in (OdDate, OdDateTime):  # see _loading
-                loaded = field.load_texts(new)
-            else:
-                loaded = list(map(load, new, repeat(key), repeat(None)))
-            if set(map(type, loaded)) <= {int, str}:
-                # copies rather than the parser's own objects, which sit among its garbage:
-                # kept, they would keep its freed memory in use (100,000 tasks: 155 MiB
-                # instead of 100 after loading)
-                loaded = marshal.loads(marshal.dumps(loaded))
-            memo.update(zip(new, loaded))
-            # equal values end up one object: less memory, for the records and the cache
-            return list(map(memo.__getitem__, raws))
-        return [self._value(key, raw) for raw in raws]
-
-    def _value(self, key: str, raw: Any) -> Any:
-        _, _, field, name, load = self._fields[key]
-        if type(raw) not in (str, int):  # hashable and immutable (bool is not int here)
-            return field.deserialize(raw, key)
-        memo = self._memo[name, type(raw)]
-        value = memo.get(raw, missing)
-        if value is missing:
-            value = memo[raw] = load(raw, key, None)
-        return value
-
-
-def group_by_fields(records: Sequence[Mapping[str, Any]]) -> dict[tuple[str, ...], list[int]]:
-    """The positions of *records* by their keys (in their order): records to take a
-    column at a time."""
-    groups: defaultdict[tuple[str, ...], list[int]] = defaultdict(list)
-    for position, keys in enumerate(map(tuple, records)):
-        groups[keys].append(position)
-    return groups
-
-
-def _loading(key: str, field: fields.Field) -> tuple[Any, Callable[..., Any]]:
-    """How RecordLoader loads a text or integer for *field*: the name its memo goes by,
-    and the function. A date's value depends on its text alone, so dates share one memo;
-    without validators and processors, deserialize is _deserialize and some checks."""
-    plain = not (field.validators or field.pre_load or field.post_load)
-    name = type(field) if plain and type(field) in (OdDate, OdDateTime) else key
-    return name, field._deserialize if plain else field.deserialize
-
-
-Plan = tuple[tuple[str, str, fields.Field], ...]
-
-
-def _load_plan(schema: Schema, checks_required: bool = False) -> Plan | None:
-    """(key, attribute, field) per loaded field, or None when loading is more than that
-    (required fields too, unless the caller *checks_required* itself)."""
-    if any(schema._hooks[hook] for hook in (PRE_LOAD, POST_LOAD, VALIDATES, VALIDATES_SCHEMA)) \
-            or schema.dict_class is not dict:
-        return None
-    plan = []
-    for name, field in schema.load_fields.items():
-        attribute = field.attribute or name
-        if (field.required and not checks_required) or field.load_default is not missing \
-                or "." in attribute:
-            return None
-        plan.append((field.data_key if field.data_key is not None else name, attribute, field))
-    return tuple(plan)
-
-
-def _load_fields(plan: Plan, data: Mapping[str, Any],
-                 load: Callable[[str, Any], Any] | None = None) -> dict[str, Any] | None:
-    """Each field of *plan* that *data* has, loaded by ``load(key, raw)`` (default: the
-    field's deserialize); None if a value is invalid or a required field is missing
-    (then marshmallow gives the error)."""
-    result = {}
-    try:
-        for key, attribute, field in plan:
-            raw = data.get(key, missing)
-            if raw is missing:
-                if field.required:
-                    return None
-                continue
-            result[attribute] = field.deserialize(raw, key, data) if load is None \
-                else load(key, raw)
-    except ValidationError:
-        return None
-    return result
-
-
-def split_formats(params: dict[str, Any]) -> dict[str, Callable[[datetime], str]]:
+def split_formats(params: dict[str, Any]) -> dict[str, Formatter]:
     """Remove DateFormatString/DateTimeFormatString from loaded query params."""
     return {kind: params.pop(name) for kind, name in (("date", "DateFormatString"),
                                                       ("datetime", "DateTimeFormatString"))
             if name in params}
 
 
-def dump(schema: type[Schema], obj: Any, formats: Mapping[str, Any] | None = None,
+def dump(schema: Schema, obj: Any, formats: Mapping[str, Formatter] | None = None,
          many: bool = False) -> Any:
     """Serialize *obj* (or a list) with the request's date formats."""
-    dumper = _dumper(schema, formats)
-    if not many:
-        return _dump_one(dumper, obj)
-    if not _plain(dumper):  # its hooks may see the whole list
-        return dumper.dump(obj, many=True)
-    return [_dump_one(dumper, item) for item in obj]
-
-
-# Flask's own JSON dialect (DefaultJSONProvider, not in debug): compact, ASCII-only
-_ENCODER = json.JSONEncoder(separators=(",", ":"))
-# Texts kept, and records seen once (_SEEN): a text is kept from a record's second dump
-# on. Keeping every text sent made a miss dearer than its hits saved where a client reads
-# at random from a large office (at 100,000 tasks 20,000 texts kept made each miss 4 us
-# dearer, and 8,192 GET one 8% slower); a list client repeats its records (the bench's
-# lists at 100,000 tasks: about 8,000 records, the list +40% with 8,192 kept).
-TEXT_CACHE_SIZE = 8192
-_TEXT_CACHE: dict[tuple[Schema, int], tuple[Any, str]] = {}
-_SEEN: set[tuple[Schema, int]] = set()
-
-
-def dump_json(schema: type[Schema], obj: Any, formats: Mapping[str, Any] | None = None,
-              many: bool = False) -> str:
-    """``dump`` as JSON text, the way Flask's jsonify writes it.
-
-    The text of an immutable record (the store's frozen dataclasses) is kept: a change
-    makes a new object, so the same object with the same dumper always has the same text,
-    and a list is mostly records that were already sent. Keyed by object identity, with
-    the object held so its id cannot be reused while the entry lives.
-    """
-    dumper = _dumper(schema, formats)
-    if not _plain(dumper):
-        return _ENCODER.encode(dumper.dump(obj, many=many))
-    if many:
-        return "[" + ",".join([_record_json(dumper, item) for item in obj]) + "]"
-    return _record_json(dumper, obj)
-
-
-def _record_json(dumper: Schema, obj: Any) -> str:
-    key = (dumper, id(obj))
-    hit = _TEXT_CACHE.get(key)
-    if hit is not None and hit[0] is obj:  # only records are kept
-        return hit[1]
-    compiled = _compiled_text(dumper, type(obj))
-    if compiled is None:
-        return _ENCODER.encode(dumper.dump(obj))
-    text = compiled(obj)
-    if key not in _SEEN:  # (an id reused by a new record lets it in at once: harmless)
-        if len(_SEEN) >= TEXT_CACHE_SIZE:
-            _SEEN.clear()
-        _SEEN.add(key)
-    else:
-        if len(_TEXT_CACHE) >= TEXT_CACHE_SIZE:
-            _TEXT_CACHE.clear()  # crude but O(1); a bounded memo, not a store
-        _TEXT_CACHE[key] = (obj, text)
-    return text
-
-
-def _dumper(schema: type[Schema], formats: Mapping[str, Any] | None) -> Schema:
-    if not formats:
-        return _instance(schema)
-    return _formatted(schema, formats.get("date"), formats.get("datetime"))
-
-
-@lru_cache(maxsize=64)
-def _formatted(schema: type[Schema], date_format: Any, datetime_format: Any) -> Schema:
-    # compile_format is cached, so equal format strings give equal (hashable) formatters
-    dumper = schema()
-    dumper.od_formats = {"date": date_format, "datetime": datetime_format}
-    return dumper
-
-
-@lru_cache(maxsize=1024)  # bounded: _formatted makes new dumpers for new formats
-def _plain(dumper: Schema) -> bool:
-    """Whether dumping is only each field's own serialize, object by object: no dump hooks
-    and marshmallow's own attribute access and dict."""
-    return not (dumper._hooks[PRE_DUMP] or dumper._hooks[POST_DUMP]) \
-        and dumper.dict_class is dict and type(dumper).get_attribute is Schema.get_attribute
-
-
-def _dump_one(dumper: Schema, obj: Any) -> Any:
-    compiled = _compiled(dumper, type(obj))
-    return compiled(obj) if compiled is not None else dumper.dump(obj)
-
-
-@lru_cache(maxsize=1024)  # bounded: _formatted makes new dumpers for new formats
-def _compiled(dumper: Schema, kind: type) -> Callable[[Any], dict[str, Any]] | None:
-    """A function dumping one *kind* record exactly as ``dumper.dump`` does (a Task in about
-    3 us instead of 8); None unless *kind* is a frozen dataclass (the store's records) and
-    the schema is plain.
-
-    This is Schema._serialize's walk written out as one dict display (``_field_values``).
-    Fields that are not init fields of the record are left out when they give ``missing``,
-    as marshmallow does.
-    """
-    found = _field_values(dumper, kind)
-    if found is None:
-        return None
-    scope, values, optional = found
-    entries = [f"{key!r}: {value}" for key, value in values]
-    source = ["def dump(obj):", f"    record = {{{', '.join(entries)}}}"]
-    for key in optional:
-        source += [f"    if record[{key!r}] is missing:", f"        del record[{key!r}]"]
-    source.append("    return record")
-    return _define(source, scope)
-
-
-@lru_cache(maxsize=1024)  # bounded: _formatted makes new dumpers for new formats
-def _compiled_text(dumper: Schema, kind: type) -> Callable[[Any], str] | None:
-    """``_compiled`` as JSON text, the way ``_ENCODER`` writes its dict (a Task in 7.6 us
-    instead of 11.7 on a slow day: a random task among 100,000 is seldom in the text
-    cache); None where ``_compiled`` is None.
-
-    Each value is written by ``encode_basestring_ascii`` when it is a str and by ``str``
-    when it is an int, which is what the encoder does for them; any other value by the
-    encoder itself. A schema with fields that may be left out goes through the dict.
-    """
-    found = _field_values(dumper, kind)
-    if found is None:
-        return None
-    scope, values, optional = found
-    if optional:
-        compiled, encode = _compiled(dumper, kind), _ENCODER.encode
-        return lambda obj: encode(compiled(obj))
-    scope.update(text=json.encoder.encode_basestring_ascii, encode=_ENCODER.encode)
-    parts = []
-    for i, (key, value) in enumerate(values):
-        prefix = ("{" if i == 0 else ",") + _ENCODER.encode(key) + ":"
-        parts += [repr(prefix), f"text(v) if type(v := {value}) is str else "
-                                f"str(v) if type(v) is int else encode(v)"]
-    parts.append(repr("}" if values else "{}"))
-    return _define(["def dump(obj):", f"    return ''.join(({', '.join(parts)}))"], scope)
-
-
-def _field_values(dumper: Schema, kind: type) \
-        -> tuple[dict[str, Any], list[tuple[str, str]], list[str]] | None:
-    """How compiled dumpers read each field of *dumper* from a *kind* record: the names the
-    code needs, (key, Python expression of the dumped value) per field in order, and the keys
-    that may be left out; None unless *kind* is a frozen dataclass and the schema is plain.
-
-    Dumping is most of the CPU of a response that is not in the text cache (bench/). Keys
-    and names are repr() literals and attributes checked identifiers. A value is read as an
-    attribute when it is an init field of the record (always set, and a frozen record
-    cannot lose it); other fields go through their own ``serialize``, which may give
-    ``missing``.
-    """
-    params = getattr(kind, "__dataclass_params__", None)
-    if params is None or not params.frozen or not _plain(dumper):
-        return None
-    present = {f.name for f in dataclasses.fields(kind) if f.init and f.name.isidentifier()}
-    scope: dict[str, Any] = {"missing": missing, "get": dumper.get_attribute}
-    values, optional = [], []
-    for i, (name, field) in enumerate(dumper.dump_fields.items()):
-        key = field.data_key if field.data_key is not None else name
-        attribute = field.attribute or name
-        if not field._CHECK_ATTRIBUTE or attribute not in present:
-            scope[f"f{i}"] = field.serialize
-            value = f"f{i}({name!r}, obj, accessor=get)"
-            optional.append(key)
-        elif type(field)._serialize is _ValueDumped._serialize:
-            scope[f"f{i}"] = field.value_dumper()
-            value = f"f{i}(obj.{attribute})"
-        elif (same := _unchanged_type(field)) is not None:  # most fields: no call at all
-            scope[f"f{i}"], scope[f"t{i}"] = field._serialize, same
-            value = f"w if type(w := obj.{attribute}) is t{i} else f{i}(w, {name!r}, obj)"
-        else:
-            scope[f"f{i}"] = field._serialize
-            value = f"f{i}(obj.{attribute}, {name!r}, obj)"
-        values.append((key, value))
-    return scope, values, optional
-
-
-def _define(source: list[str], scope: dict[str, Any]) -> Callable[[Any], Any]:
-    exec("\n".join(source), scope)  # noqa: S102 - source made only of literals (_field_values)
-    return scope["dump"]
-
-
-def _unchanged_type(field: fields.Field) -> type | None:
-    """The type whose values *field* dumps as themselves: int for marshmallow's Integer
-    (int(v) is v), str for its String (str(v) is v); None for other fields."""
-    kind = type(field)
-    if isinstance(field, fields.Integer) and kind._serialize is fields.Number._serialize \
-            and kind._format_num is fields.Number._format_num and not field.as_string:
-        return int
-    if kind._serialize is fields.String._serialize:
-        return str
-    return None
+    with formats_in_use(formats or {}):
+        return schema.dump(obj, many=many)
 
 
 def _reject_constant(name: str) -> None:

@@ -1,5 +1,4 @@
 """Fixtures (SPEC §4): relative timestamps, validation with file/record/field, check-fixtures."""
-import gc
 import subprocess
 import sys
 from datetime import date, datetime
@@ -9,8 +8,7 @@ from click.testing import CliRunner
 
 from conftest import Api, fixture_dir
 from mockserver.cli import main
-from mockserver import store
-from mockserver.fixtures import default_dir, load_dir
+from mockserver.fixtures import default_dir
 from mockserver.store import Clock
 
 NOW = datetime(2030, 1, 1, 12, 0, 0)
@@ -36,21 +34,6 @@ def test_fixtures_relative_times_resolve_against_the_office_clock(future_office)
     assert tasks.get(9107).DateTask == date(2030, 1, 1)  # a date field: now is today
     assert future_office.appointments[755].AptDateTime == datetime(2030, 1, 4, 12, 0)
     assert tasks.get(1408).DateTimeOriginal == datetime(2024, 12, 10, 13, 8, 47)  # absolute stays
-
-
-@pytest.mark.parametrize("enabled", [True, False])
-def test_fixtures_records_are_made_with_the_garbage_collector_paused(monkeypatch, enabled):
-    """Collections would only walk the new records again and again (a seed made later,
-    during a request, holds up the whole server meanwhile); as it was after."""
-    seen, build = [], store.build_many
-    monkeypatch.setattr(store, "build_many", lambda *args: seen.append(gc.isenabled()) or build(*args))
-    before = gc.isenabled()
-    (gc.enable if enabled else gc.disable)()
-    try:
-        load_dir(None).materialize(NOW)
-        assert seen and not any(seen) and gc.isenabled() is enabled
-    finally:
-        (gc.enable if before else gc.disable)()
 
 
 def test_fixtures_relative_times_over_http(client, future_office):

@@ -28,9 +28,9 @@ def test_generate_fixtures_writes_a_valid_deterministic_dataset(tmp_path):
     assert (first / "tasks.yaml").read_bytes() != (other / "tasks.yaml").read_bytes()
     result = CliRunner().invoke(main, ["check-fixtures", str(first)])
     assert result.exit_code == 0 and "500 tasks, 4 tasklists" in result.output
-    tasks = load_dir(first).rows("tasks")
-    assert {t["ObjectType"] for t in tasks if "ObjectType" in t} == {"Patient", "Appointment"}
-    assert len({t["TaskStatus"] for t in tasks}) == 3
+    tasks = load_dir(first).records["tasks"]
+    assert {t.ObjectType for t in tasks} == {"None", "Patient", "Appointment"}
+    assert len({t.TaskStatus for t in tasks}) == 3
 
 
 def test_listTasks_on_generated_data_sees_the_recent_quarter(tmp_path):

@@ -13,18 +13,9 @@ from datetime import datetime, timedelta
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from mockserver.store import OBJECT_TYPES, TASK_STATUSES, SortedNums, Task, TaskTable
+from mockserver.store import OBJECT_TYPES, TASK_STATUSES, Task, TaskTable
 
 BASE = datetime(2024, 1, 1)
-REAL_CHUNK = SortedNums.CHUNK  # before small_chunks
-
-
-@pytest.fixture(autouse=True, scope="module")
-def small_chunks():
-    """Chunks of 1-2 TaskNums, so these small tables split and empty chunks too."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(SortedNums, "CHUNK", 1)
-        yield
 
 SETTINGS = settings(max_examples=150, derandomize=True)
 
@@ -126,11 +117,9 @@ def test_listTasks_index_copy_is_independent(tasks, before, after, original_afte
     check(third, third_model, query)
 
 
-def test_task_table_copy_shares_the_rows_until_written(monkeypatch):
-    """An office's first write copies the seed's table, which must not copy its rows: at
-    100,000 tasks that was 6.8 MiB per office that wrote, walked by every full garbage
-    collection."""
-    monkeypatch.setattr(SortedNums, "CHUNK", REAL_CHUNK)
+def test_task_table_copy_shares_the_rows_until_written():
+    """An office's first write copies the seed's table, which must not copy its rows: an
+    office that writes costs its changes, not a copy of every task."""
     tasks = [Task(TaskNum=n, TaskListNum=n % 100, TaskStatus=TASK_STATUSES[n % 3],
                   ObjectType=OBJECT_TYPES[n % 3], KeyNum=n % 1000,
                   DateTimeOriginal=BASE + timedelta(minutes=n)) for n in range(1, 20_001)]
@@ -152,39 +141,3 @@ def test_task_table_refuses_two_tasks_with_one_TaskNum():
     with pytest.raises(ValueError):
         TaskTable([Task(TaskNum=5), Task(TaskNum=3), Task(TaskNum=5, Descript="again")])
     assert [t.TaskNum for t in TaskTable([Task(TaskNum=5), Task(TaskNum=3)])] == [3, 5]
-
-
-def step(nums: SortedNums, model: set[int], adding: bool, num: int) -> None:
-    """Add *num* (if new) or remove a present number to both, and compare them."""
-    if adding and num not in model:
-        nums.add(num)
-        model.add(num)
-    elif not adding and model:
-        gone = sorted(model)[num % len(model)]
-        nums.remove(gone)
-        model.discard(gone)
-    assert list(nums) == sorted(model) and len(nums) == len(model)
-
-
-nums_steps = st.lists(st.tuples(st.booleans(), st.integers(0, 40)), max_size=40)
-
-
-@SETTINGS
-@given(st.lists(st.integers(0, 30), unique=True, max_size=12), st.integers(1, 3), nums_steps,
-       st.lists(st.tuples(st.booleans(), st.booleans(), st.integers(0, 40)), max_size=40))
-def test_listTasks_sorted_nums_equal_a_sorted_list(start, chunk, steps, after_copy):
-    """Also after a copy, which shares the chunks: changes to either, in any order, must
-    not reach the other."""
-    class Sized(SortedNums):
-        __slots__ = ()
-        CHUNK = chunk
-
-    nums, model = Sized(sorted(start)), set(start)
-    for adding, num in steps:
-        step(nums, model, adding, num)
-    owner = object()
-    twin, twin_model = nums.copy(owner), set(model)
-    assert twin.owner is owner
-    for to_twin, adding, num in after_copy:
-        step(*((twin, twin_model) if to_twin else (nums, model)), adding, num)
-        assert list(nums) == sorted(model) and list(twin) == sorted(twin_model)

@@ -46,16 +46,16 @@ class _FakeServer:
 @pytest.mark.parametrize("host", ["0.0.0.0", "::"])
 def test_serve_warns_when_bound_to_all_interfaces(monkeypatch, host):
     # no real socket on all interfaces in a test: only the banner logic runs
-    monkeypatch.setattr(cli, "create_server", lambda *a, **kw: _FakeServer())
-    result = CliRunner().invoke(cli.main, ["serve", "--host", host, "--quiet"])
+    monkeypatch.setattr(cli, "WaitressServer", lambda *a: _FakeServer())
+    result = CliRunner().invoke(cli.main, ["serve", "--server", "waitress", "--host", host, "--quiet"])
     assert result.exit_code == 0, result.output
     assert f"WARNING: listening on all interfaces ({host})" in result.stderr
     assert "listening on http://127.0.0.1:30222/api/v1" in result.stdout
 
 
 def test_serve_on_loopback_prints_no_warning(monkeypatch):
-    monkeypatch.setattr(cli, "create_server", lambda *a, **kw: _FakeServer())
-    result = CliRunner().invoke(cli.main, ["serve", "--quiet"])
+    monkeypatch.setattr(cli, "WaitressServer", lambda *a: _FakeServer())
+    result = CliRunner().invoke(cli.main, ["serve", "--server", "waitress", "--quiet"])
     assert result.exit_code == 0 and "WARNING" not in result.stderr
 
 
@@ -81,12 +81,3 @@ def test_serve_port_in_use_is_a_clear_error(kind):
                                 capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert f"Error: cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
-
-
-def test_serve_granian_not_installed_is_a_clear_error(monkeypatch):
-    for name in [m for m in sys.modules if m.partition(".")[0] == "granian"] + ["granian"]:
-        monkeypatch.setitem(sys.modules, name, None)  # as if not installed (nor imported)
-    monkeypatch.delitem(sys.modules, "mockserver.fast", raising=False)
-    result = CliRunner().invoke(cli.main, ["serve", "--server", "granian", "--port", "0"])
-    assert result.exit_code == 1
-    assert result.stderr == "Error: --server granian needs granian: pip install 'opendental-tasks-mock[fast]'\n"

@@ -1,0 +1,177 @@
+"""The records an office holds, one frozen dataclass per table, and the store's errors.
+
+Attribute names are the wire names, fields in the documented wire order, so a record is
+dumped as it is. Records are immutable: an office shares its seed's records and only
+makes new ones for what it writes.
+"""
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass, fields
+from datetime import date, datetime
+
+UNSET_DATE = date(1, 1, 1)
+UNSET_DATETIME = datetime(1, 1, 1)
+TASK_PRIORITIES = 33  # definition.Category of task priorities
+DEFAULT_VERSION = "24.4.13"  # the newest version any served method needs
+MAX_ID = 2**63 - 1  # bigint(20) primary and foreign keys
+
+TASK_STATUSES = ("New", "Viewed", "Done")
+OBJECT_TYPES = ("None", "Patient", "Appointment")
+DATE_TYPES = ("None", "Day", "Week", "Month")
+TASKLIST_STATUSES = ("Active", "Archived")
+READ_ALL = "ReadAll"
+ALL_OTHERS = "AllOthers"
+PERMISSIONS = (READ_ALL, ALL_OTHERS)
+
+
+class ApiError(Exception):
+    """A request the store refuses; the HTTP layer (errors.py) picks the status by kind."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(ApiError):
+    """Invalid input or a rule broken (400)."""
+
+
+class Unauthorized(ApiError):
+    """A key pair that may not do this (401)."""
+
+
+class NotFound(ApiError):
+    """A record that does not exist (404)."""
+
+
+class ReminderType(enum.IntFlag):
+    """task.ReminderType, a .NET [Flags] enum (TaskReminderType)."""
+
+    NoReminder = 0
+    Daily = 1
+    Weekly = 2
+    Monthly = 4
+    Yearly = 8
+    Monday = 16
+    Tuesday = 32
+    Wednesday = 64
+    Thursday = 128
+    Friday = 256
+    Saturday = 512
+    Sunday = 1024
+    Once = 2048
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """One row of the task table."""
+
+    TaskNum: int
+    TaskListNum: int = 0
+    DateTask: date = UNSET_DATE
+    KeyNum: int = 0
+    Descript: str = ""
+    TaskStatus: str = "New"
+    IsRepeating: bool = False
+    DateType: str = "None"
+    FromNum: int = 0
+    ObjectType: str = "None"
+    DateTimeEntry: datetime = UNSET_DATETIME
+    UserNum: int = 0
+    DateTimeFinished: datetime = UNSET_DATETIME
+    PriorityDefNum: int = 0
+    ReminderGroupId: str = ""
+    ReminderType: int = 0
+    ReminderFrequency: int = 0
+    DateTimeOriginal: datetime = UNSET_DATETIME
+    SecDateTEdit: datetime = UNSET_DATETIME
+    DescriptOverride: str = ""
+    IsReadOnly: bool = False
+
+    @property
+    def is_reminder(self) -> bool:
+        """A repeating reminder: it gets a next copy when marked Done."""
+        return bool(self.ReminderGroupId) and self.ReminderType not in (
+            ReminderType.NoReminder, ReminderType.Once)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskList:
+    TaskListNum: int
+    Descript: str = ""
+    Parent: int = 0
+    DateTL: date = UNSET_DATE
+    IsRepeating: bool = False
+    DateType: str = "None"
+    FromNum: int = 0
+    ObjectType: str = "None"
+    DateTimeEntry: datetime = UNSET_DATETIME
+    TaskListStatus: str = "Active"
+
+
+@dataclass(frozen=True, slots=True)
+class Definition:
+    DefNum: int
+    Category: int
+    ItemName: str = ""
+    ItemValue: str = ""
+    ItemOrder: int = 0
+    IsHidden: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Userod:
+    UserNum: int
+    UserName: str = ""
+    userGroupNums: tuple[int, ...] = ()
+    EmployeeNum: int = 0
+    employeeName: str = ""
+    ClinicNum: int = 0
+    ProviderNum: int = 0
+    providerName: str = ""
+    emailAddress: str = ""
+    IsHidden: bool = False
+    UserNumCEMT: int = 0
+    IsPasswordResetRequired: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Patient:
+    PatNum: int
+    LName: str = ""
+    FName: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Appointment:
+    AptNum: int
+    PatNum: int = 0
+    AptDateTime: datetime = UNSET_DATETIME
+
+
+# kind (fixture file name) -> record class; the first field is the primary key
+RECORD_TYPES: dict[str, type] = {
+    "tasks": Task,
+    "tasklists": TaskList,
+    "definitions": Definition,
+    "userods": Userod,
+    "patients": Patient,
+    "appointments": Appointment,
+}
+# kind -> the fields holding a date or a datetime (fixtures may give them relative to now)
+TIME_FIELDS = {kind: tuple(f.name for f in fields(cls) if f.type in ("date", "datetime"))
+               for kind, cls in RECORD_TYPES.items()}
+
+
+def primary_key(cls: type) -> str:
+    """The name of a record class's primary key (its first field)."""
+    return fields(cls)[0].name
+
+
+def parse_version(text: str) -> tuple[int, ...]:
+    """``"24.4.13"`` -> ``(24, 4, 13)``; ValueError if it is no version."""
+    if not re.fullmatch(r"\d+(\.\d+){1,3}", text):
+        raise ValueError(f"not a version: {text!r}")
+    return tuple(int(p) for p in text.split("."))
