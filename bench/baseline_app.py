@@ -2,15 +2,21 @@
 
 Same URL shapes and roughly the same JSON as the mock, with the least work a hand-written
 server would do: no marshmallow, no offices, no indexes (the list is a scan), minimal
-checks. Run by bench/run.py under gunicorn (2 workers x 4 threads); each worker holds
-its own copy of the BENCH_TASKS generated tasks. ``python bench/baseline_app.py PORT``
-serves it on the mock's own server instead (mockserver.wsgi: waitress, one thread).
+checks. Each process holds its own copy of the BENCH_TASKS generated tasks (default
+1,000). bench/run.py serves ``app`` with the servers' own command lines, configured only
+through their documented options, from the repository's root:
+
+    BENCH_TASKS=1000 waitress-serve --listen=127.0.0.1:8080 --threads=1 bench.baseline_app:app
+    BENCH_TASKS=1000 granian --interface wsgi --workers 1 --blocking-threads 1 bench.baseline_app:app
+    BENCH_TASKS=1000 gunicorn -w 2 -k gthread --threads 4 --chdir bench baseline_app:app
+
+``load_tasks(count)`` gives the same tasks as JSON-ready dicts: run.py writes them as
+json-server's db.json.
 """
 from __future__ import annotations
 
 import itertools
 import os
-import sys
 import threading
 from datetime import datetime, timedelta
 
@@ -34,7 +40,8 @@ def _absolute(value, now):
     return relative.resolve(now).strftime(FORMAT) if relative else value
 
 
-def _load(count: int) -> dict[int, dict]:
+def load_tasks(count: int) -> dict[int, dict]:
+    """The tasks of ``generate(count)`` by TaskNum, every field set, times absolute."""
     now = datetime.now().replace(microsecond=0)
     return {row["TaskNum"]: {"TaskNum": row["TaskNum"], **DEFAULTS,
                              **{k: _absolute(v, now) for k, v in row.items()}}
@@ -43,7 +50,7 @@ def _load(count: int) -> dict[int, dict]:
 
 app = Flask(__name__)
 app.json.sort_keys = False
-TASKS = _load(int(os.environ.get("BENCH_TASKS", "1000")))
+TASKS = load_tasks(int(os.environ.get("BENCH_TASKS", "1000")))
 LOCK = threading.Lock()
 NEXT = itertools.count(max(TASKS, default=0) + 1)
 
@@ -92,9 +99,3 @@ def update_task(num):
             return _missing(num)
         task = TASKS[num] = {**task, **body, "SecDateTEdit": datetime.now().strftime(FORMAT)}
     return jsonify(task)
-
-
-if __name__ == "__main__":
-    from mockserver.wsgi import create_server
-    app.config["MAX_CONTENT_LENGTH"] = 16_800_000  # create_server takes its body limit from the app
-    create_server(app, "127.0.0.1", int(sys.argv[1]), threads=1).run()
