@@ -30,11 +30,11 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import HTTP_STATUS_CODES
 
 from . import errors, fixtures
-from .harness import Fault, Harness, Received, api_path
+from .harness import Fault, Harness, Received
 from .openapi import to_yaml
-from .routes import api, key_pair, query_args, registry
+from .routes import ADMITTED, api, api_path, key_pair, query_args, registry
 from .schemas import REQUIRED, OdDateTime, OdSchema, OdString, QueryInteger, dump, load, parse_json_object
-from .store import BadRequest, NotFound, Office, RelativeTime, Unauthorized
+from .store import BadRequest, NotFound, Office, RelativeTime
 
 if TYPE_CHECKING:
     from apispec import APISpec
@@ -245,16 +245,11 @@ def _apply(fault: Fault) -> Response | None:
     return None  # a delay only: the request goes on
 
 
-def _before_api_request() -> Response | None:
-    path = api_path(request.path)
-    if path is None:
-        return None
-    try:
-        customer = key_pair()[1]
-    except Unauthorized:
-        return None  # no office to journal it in or to fault; the view answers 401
+def _admitted(customer: str) -> Response | None:
+    """Journal an admitted /api/v1 request (after it is answered) and apply the first
+    fault of its office that fires for it (routes.ADMITTED)."""
     office_harness = harness().of(customer)
-    fault = office_harness.trigger(request.method, path)
+    fault = office_harness.trigger(request.method, api_path(request.path))
     g.admin_journal = (office_harness, registry().office(customer).clock.now(),
                        datetime.now(timezone.utc), fault)
     return _apply(fault) if fault is not None else None
@@ -534,5 +529,5 @@ def init_app(app: Flask) -> None:
         return
     app.extensions[EXTENSION] = Harness()
     app.register_blueprint(admin)
-    app.before_request(_before_api_request)
+    app.extensions.setdefault(ADMITTED, []).append(_admitted)
     app.after_request(_after_api_request)

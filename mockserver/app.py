@@ -9,7 +9,7 @@ from flask import Flask, Response, g, request
 
 from . import admin, errors, fixtures, persist
 from .openapi import docs
-from .routes import api
+from .routes import api, begin_api_request
 from .store import LOCAL_PAGE_CAP, PAGE_CAP, Registry
 
 access_log = logging.getLogger("mockserver.access")
@@ -77,5 +77,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                         request.path, f"?{query}" if query else "", response.status_code, elapsed)
         return response
 
-    admin.init_app(app)  # after the timer, so the access log counts injected delays
+    app.before_request(begin_api_request)  # after the timer: the log counts injected delays
+    admin.init_app(app)
     return app

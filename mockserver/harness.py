@@ -17,19 +17,11 @@ from typing import Any, NamedTuple
 from werkzeug.datastructures import Headers
 from werkzeug.sansio.request import Request as SansioRequest
 
-from .routes import api
+from .routes import api_path
 from .store import BadRequest, get_or_create
 
 JOURNAL_SIZE = 1000  # requests kept per office; the oldest are dropped first
 MAX_FAULTS = 100  # faults per office
-
-
-def api_path(path: str) -> str | None:
-    """The part of *path* after /api/v1, or None outside the API."""
-    prefix = api.url_prefix or ""
-    if path == prefix or path.startswith(prefix + "/"):
-        return path[len(prefix):] or "/"
-    return None
 
 
 class Received(NamedTuple):
@@ -154,6 +146,11 @@ class Harness:
         """The journal and faults of *customer*'s office, created on first use."""
         return get_or_create(self._offices, self._lock, customer,
                              lambda _: OfficeHarness(self.journal_size))
+
+    def customers(self) -> list[str]:
+        """The customer keys that have a journal or faults, in the order first seen."""
+        with self._lock:
+            return list(self._offices)
 
     def reset(self, customer: str | None = None) -> None:
         """Forget one office's journal and faults (or every office's)."""

@@ -1,7 +1,6 @@
 """Shared fixtures: an app per test (fresh offices), its test client, request helpers."""
 from __future__ import annotations
 
-import os
 import shutil
 from datetime import datetime
 from pathlib import Path
@@ -44,18 +43,6 @@ def make_app(config: dict | None = None):
     app = create_app({"TESTING": True, **(config or {})})
     app.test_client_class = CheckedClient
     return app
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _private_cache_home(tmp_path_factory):
-    """`mockserver serve` caches datasets under $XDG_CACHE_HOME: never the user's own."""
-    previous = os.environ.get("XDG_CACHE_HOME")
-    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache-home"))
-    yield
-    if previous is None:
-        del os.environ["XDG_CACHE_HOME"]
-    else:
-        os.environ["XDG_CACHE_HOME"] = previous
 
 
 @pytest.fixture

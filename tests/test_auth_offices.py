@@ -97,6 +97,21 @@ def test_keys_strict_rejects_unlisted_keys(tmp_path, strict_in):
         assert (r.status_code, r.get_json()) == (401, message)
 
 
+
+def test_keys_strict_unlisted_keys_leave_no_office_journal_or_harness_state(tmp_path):
+    """A rejected key pair creates nothing: 20,000 unlisted keys cannot grow the server."""
+    path = tmp_path / "keys.yaml"
+    path.write_text(KEYS, encoding="utf-8")
+    app = make_app({"KEYS": str(path), "STRICT_KEYS": True})
+    client = app.test_client()
+    for n in range(20_000):
+        r = client.get("/api/v1/tasks/1408", headers={"Authorization": f"ODFHIR writer/stranger{n}",
+                                                      "Content-Type": "application/json"})
+        assert r.status_code == 401
+    assert call(app, "ODFHIR writer/cust").status_code == 200  # a listed key still works
+    assert [office.key for office in app.extensions["mockserver"].offices()] == ["cust"]
+    assert list(app.extensions["mockserver.admin"].customers()) == ["cust"]
+
 # --- version gating -----------------------------------------------------------------------
 
 @pytest.mark.parametrize("customer,method,path,title,since", [

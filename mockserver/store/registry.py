@@ -10,7 +10,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
 from .clock import Clock, RelativeTime
 from .office import PAGE_CAP, Journal, Office
-from .records import (DEFAULT_VERSION, PERMISSIONS, RECORD_TYPES, TIME_FIELDS, Unauthorized,
+from .records import (DEFAULT_VERSION, PERMISSIONS, READ_ALL, RECORD_TYPES, TIME_FIELDS, Unauthorized,
                       primary_key)
 from .tasktable import TaskTable
 
@@ -81,6 +81,12 @@ class KeyPolicy:
     disabled: frozenset[tuple[str, str]] = frozenset()  # ("Developer" | "Customer", key)
     strict: bool = False
 
+    def admit(self, developer: str, customer: str) -> None:
+        """Raise Unauthorized (as ``check`` would) for a key pair whose customer key may
+        hold no office: one the keys file does not list, under strict keys."""
+        if self.strict and customer not in self.customers:
+            self.check(developer, customer, READ_ALL)
+
     def check(self, developer: str, customer: str, permission: str) -> None:
         """Raise Unauthorized unless the key pair may use *permission*."""
         for kind, key, known in (("Developer", developer, self.developers),
@@ -131,11 +137,6 @@ class Registry:
     def office(self, customer: str) -> Office:
         """The office of a customer key, created on first use."""
         return get_or_create(self._offices, self._lock, customer, self.new_office)
-
-    def authenticate(self, developer: str, customer: str, permission: str) -> Office:
-        """The office a key pair may use with *permission*; Unauthorized otherwise."""
-        self.keys.check(developer, customer, permission)
-        return self.office(customer)
 
     def put(self, office: Office) -> None:
         """Register (or replace) an office under its key."""
