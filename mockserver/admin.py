@@ -16,12 +16,11 @@ from __future__ import annotations
 import functools
 import json
 import math
-import re
 import time
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import Any, Callable, Iterator
 
-from flask import Blueprint, Flask, Request, Response, current_app, g, request
+from flask import Flask, Request, Response, current_app, g, request
 from marshmallow import RAISE, ValidationError, fields, post_load, validates_schema
 from marshmallow.validate import Length, OneOf, Range
 from waitress.channel import ClientDisconnected
@@ -30,14 +29,11 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import HTTP_STATUS_CODES
 
 from . import errors, fixtures
+from .blueprints import Blueprint
 from .harness import Fault, Harness, Received
-from .openapi import to_yaml
-from .routes import ADMITTED, api, api_path, key_pair, query_args, registry
-from .schemas import REQUIRED, OdDateTime, OdSchema, OdString, QueryInteger, dump, load, parse_json_object
+from .routes import ADMITTED, api, api_path, key_pair, registry
+from .schemas import REQUIRED, OdDateTime, OdSchema, OdString, QueryInteger, parse_json_object
 from .store import BadRequest, NotFound, Office, RelativeTime
-
-if TYPE_CHECKING:
-    from apispec import APISpec
 
 admin = Blueprint("admin", __name__, url_prefix="/__admin")
 
@@ -321,32 +317,29 @@ def _journal_entry(entry_id: int, received: Received) -> dict[str, Any]:
 
 # --- the control views -----------------------------------------------------------------
 
-def control(summary: str, *, query: type | None = None, body: type | None = None,
-            response: Any = None, status: int = 200, many: bool = False) -> Callable:
-    """Declare a control view: scoped to the caller's office (401 without a key pair),
-    and documented in /__admin/openapi.yaml with its query, body and response schemas."""
-    def decorate(view: Callable[..., Response]) -> Callable[..., Response]:
+def control(summary: str, *, raw_body: bool = False, raw_response: bool = False) -> Callable:
+    """Declare a control view: scoped to the caller's office (401 without a key pair,
+    before anything else is read), and documented with *summary*. A view gets the
+    caller's customer key first. *raw_body*/*raw_response*: fixture documents, any JSON
+    object, which no schema describes."""
+    any_object = {"content": {"application/json": {"schema": {"type": "object"}}}}
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
-        def wrapper(**kwargs: Any) -> Response:
-            return view(key_pair()[1], **kwargs)
-        wrapper.admin_doc = {"summary": summary, "query": query, "body": body,
-                             "response": response, "status": status, "many": many}
-        return wrapper
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            return view(key_pair()[1], *args, **kwargs)
+        doc: dict[str, Any] = {"operationId": view.__name__, "summary": summary,
+                               "description": view.__doc__}
+        if raw_body:
+            doc["requestBody"] = {"required": True, **any_object}
+        if raw_response:
+            doc["responses"] = {"200": {"description": "OK", **any_object}}
+        return admin.doc(**doc)(wrapper)
     return decorate
 
 
-def _json(data: Any, status: int = 200) -> Response:
-    response = current_app.json.response(data)
-    response.status_code = status
-    return response
-
-
-def _body(schema: type) -> dict[str, Any]:
-    return load(schema(), parse_json_object(request.get_data()))
-
-
-def _clock_result(office: Office) -> Response:
-    return _json(dump(ClockSchema(), {"now": office.clock.now(), "frozen": office.clock.frozen}))
+def _clock(office: Office) -> dict[str, Any]:
+    return {"now": office.clock.now(), "frozen": office.clock.frozen}
 
 
 def _check_clock(when: datetime) -> None:
@@ -355,28 +348,28 @@ def _check_clock(when: datetime) -> None:
                          f"to before {CLOCK_MAX:%Y-%m-%d %H:%M:%S}.")
 
 
-@admin.post("/reset")
-@control("Restart this office (or every office) from the fixtures: data, clock, journal, faults",
-         query=ResetQuery, response=ResetResult)
-def resetOffice(customer: str) -> Response:
+@admin.route("/reset", methods=["POST"])
+@control("Restart this office (or every office) from the fixtures: data, clock, journal, faults")
+@admin.arguments(ResetQuery, location="query", as_kwargs=True)
+@admin.response(200, ResetResult)
+def resetOffice(customer: str, scope: str) -> Any:
     """Forget the office; its next request starts from the fixtures."""
-    scope = load(ResetQuery(), query_args())["scope"]
     target = None if scope == "all" else customer
     registry().reset(target)
     harness().reset(target)
-    return _json(dump(ResetResult(), {"scope": scope}))
+    return {"scope": scope}
 
 
-@admin.get("/state")
-@control("Export this office's data in fixture form", response={"type": "object"})
+@admin.route("/state", methods=["GET"])
+@control("Export this office's data in fixture form", raw_response=True)
 def getState(customer: str) -> Response:
     """The office's records, as fixture documents with absolute timestamps."""
-    return _json(fixtures.export_office(registry().office(customer)))
+    return current_app.json.response(fixtures.export_office(registry().office(customer)))
 
 
-@admin.put("/state")
+@admin.route("/state", methods=["PUT"])
 @control("Replace this office's data (fixture form); its clock, journal and faults stay",
-         body={"type": "object"}, response={"type": "object"})
+         raw_body=True, raw_response=True)
 def putState(customer: str) -> Response:
     """Validate fixture documents and make them the office's data; 400 leaves it unchanged."""
     documents = parse_json_object(request.get_data())
@@ -390,137 +383,100 @@ def putState(customer: str) -> Response:
     except OverflowError:
         raise BadRequest("state: a relative timestamp is out of range from the office clock.") from None
     registry().put(replacement)
-    return _json(fixtures.export_office(replacement))
+    return current_app.json.response(fixtures.export_office(replacement))
 
 
-@admin.get("/requests")
-@control("This office's /api/v1 requests, oldest first (the last 1000)",
-         query=JournalQuery, response=JournalEntrySchema, many=True)
-def listRequests(customer: str) -> Response:
+@admin.route("/requests", methods=["GET"])
+@control("This office's /api/v1 requests, oldest first (the last 1000)")
+@admin.arguments(JournalQuery, location="query", as_kwargs=True)
+@admin.response(200, JournalEntrySchema(many=True))
+def listRequests(customer: str, **params: Any) -> Any:
     """The journal, optionally only one method and a path glob."""
-    params = load(JournalQuery(), query_args())
-    entries = [_journal_entry(*entry) for entry in harness().of(customer).entries(**params)]
-    return _json(dump(JournalEntrySchema(), entries, many=True))
+    return [_journal_entry(*entry) for entry in harness().of(customer).entries(**params)]
 
 
-@admin.delete("/requests")
-@control("Empty this office's journal", response=DeletedSchema)
-def clearRequests(customer: str) -> Response:
+@admin.route("/requests", methods=["DELETE"])
+@control("Empty this office's journal")
+@admin.response(200, DeletedSchema)
+def clearRequests(customer: str) -> Any:
     """Forget the office's journal."""
-    return _json(dump(DeletedSchema(), {"deleted": harness().of(customer).clear_journal()}))
+    return {"deleted": harness().of(customer).clear_journal()}
 
 
-@admin.post("/faults")
-@control("Add a fault for this office's matching /api/v1 requests",
-         body=FaultSchema, response=FaultSchema, status=201)
-def createFault(customer: str) -> Response:
+@admin.route("/faults", methods=["POST"])
+@control("Add a fault for this office's matching /api/v1 requests")
+@admin.arguments(FaultSchema, location="json")
+@admin.response(201, FaultSchema)
+def createFault(customer: str, spec: dict[str, Any]) -> Any:
     """Add a fault; it applies after the faults added before it."""
-    fault = harness().of(customer).add_fault(_body(FaultSchema))
-    return _json(dump(FaultSchema(), fault), status=201)
+    return harness().of(customer).add_fault(spec)
 
 
-@admin.get("/faults")
-@control("This office's active faults", response=FaultSchema, many=True)
-def listFaults(customer: str) -> Response:
+@admin.route("/faults", methods=["GET"])
+@control("This office's active faults")
+@admin.response(200, FaultSchema(many=True))
+def listFaults(customer: str) -> Any:
     """The faults in the order they are tried."""
-    return _json(dump(FaultSchema(), harness().of(customer).faults(), many=True))
+    return harness().of(customer).faults()
 
 
-@admin.delete("/faults")
-@control("Remove every fault of this office", response=DeletedSchema)
-def clearFaults(customer: str) -> Response:
+@admin.route("/faults", methods=["DELETE"])
+@control("Remove every fault of this office")
+@admin.response(200, DeletedSchema)
+def clearFaults(customer: str) -> Any:
     """Remove all of the office's faults."""
-    return _json(dump(DeletedSchema(), {"deleted": len(harness().of(customer).remove_faults())}))
+    return {"deleted": len(harness().of(customer).remove_faults())}
 
 
-@admin.delete("/faults/<FaultId>")
-@control("Remove one fault", response=FaultSchema)
-def deleteFault(customer: str, FaultId: str) -> Response:
+@admin.route("/faults/<FaultId>", methods=["DELETE"])
+@control("Remove one fault")
+@admin.arguments(FaultPath, location="path", as_kwargs=True)
+@admin.response(200, FaultSchema)
+def deleteFault(customer: str, FaultId: int) -> Any:
     """Remove one fault; 404 if the office has no such fault."""
-    fault_id = load(FaultPath(), {"FaultId": FaultId})["FaultId"]
-    removed = harness().of(customer).remove_faults(fault_id)
+    removed = harness().of(customer).remove_faults(FaultId)
     if not removed:
         raise NotFound("Fault not found.")
-    return _json(dump(FaultSchema(), removed[0]))
+    return removed[0]
 
 
-@admin.get("/clock")
-@control("This office's clock", response=ClockSchema)
-def getClock(customer: str) -> Response:
+@admin.route("/clock", methods=["GET"])
+@control("This office's clock")
+@admin.response(200, ClockSchema)
+def getClock(customer: str) -> Any:
     """The office's now (every "now" of the API) and whether it is frozen."""
-    return _clock_result(registry().office(customer))
+    return _clock(registry().office(customer))
 
 
-@admin.put("/clock")
-@control("Set and/or freeze this office's clock", body=ClockSchema, response=ClockSchema)
-def setClock(customer: str) -> Response:
+@admin.route("/clock", methods=["PUT"])
+@control("Set and/or freeze this office's clock")
+@admin.arguments(ClockSchema, location="json")
+@admin.response(200, ClockSchema)
+def setClock(customer: str, changes: dict[str, Any]) -> Any:
     """Move the clock to ``now`` and/or freeze (``frozen: true``) or release it."""
-    changes = _body(ClockSchema)
     office = registry().office(customer)
     with office.lock:  # the API reads the clock under this lock
         if "now" in changes:
             _check_clock(changes["now"])
         office.clock.set(changes.get("now"), changes.get("frozen"))
-    return _clock_result(office)
+    return _clock(office)
 
 
-@admin.post("/clock/advance")
-@control("Move this office's clock forward (or back)", body=AdvanceSchema, response=ClockSchema)
-def advanceClock(customer: str) -> Response:
+@admin.route("/clock/advance", methods=["POST"])
+@control("Move this office's clock forward (or back)")
+@admin.arguments(AdvanceSchema, location="json")
+@admin.response(200, ClockSchema)
+def advanceClock(customer: str, body: dict[str, Any]) -> Any:
     """Advance the clock by seconds or a duration such as "3d"."""
-    step = _body(AdvanceSchema)["by"]
     office = registry().office(customer)
     with office.lock:
         try:
-            target = office.clock.now() + step
+            target = office.clock.now() + body["by"]
         except OverflowError:  # beyond datetime's range: the same clear 400
             target = CLOCK_MAX
         _check_clock(target)
-        office.clock.advance(step)
-    return _clock_result(office)
-
-
-@admin.get("/openapi.yaml")
-def getAdminSpec() -> Response:
-    """The control API's OpenAPI document (no key needed)."""
-    return Response(to_yaml(build_spec(current_app).to_dict()), mimetype="application/yaml")
-
-
-def build_spec(app: Flask) -> APISpec:
-    """The control API's OpenAPI 3 document, from the views' ``control`` declarations."""
-    from apispec import APISpec  # here, not on import: 25 ms of every server's start
-    from apispec.ext.marshmallow import MarshmallowPlugin
-    spec = APISpec(title="Open Dental Tasks mock: control API", version="1",
-                   openapi_version="3.0.3", plugins=[MarshmallowPlugin()],
-                   info={"description": "Test-harness endpoints, per office (customer key)."})
-    spec.components.security_scheme("ODFHIR", {"type": "apiKey", "in": "header", "name": "Authorization"})
-    error = {"content": {"application/json": {"schema": {"type": "string"}}}}
-    for rule in app.url_map.iter_rules():
-        doc = getattr(app.view_functions[rule.endpoint], "admin_doc", None)
-        if doc is None or not rule.endpoint.startswith(f"{admin.name}."):
-            continue
-        result = {"description": doc["summary"]}
-        if doc["response"] is not None:
-            schema = doc["response"]
-            if isinstance(schema, type):
-                schema = schema(many=doc["many"]) if doc["many"] else schema
-            result["content"] = {"application/json": {"schema": schema}}
-        operation: dict[str, Any] = {
-            "operationId": rule.endpoint.split(".")[-1], "summary": doc["summary"],
-            "security": [{"ODFHIR": []}],
-            "responses": {str(doc["status"]): result, "400": {"description": "bad input", **error},
-                          "401": {"description": "no key pair", **error}},
-            "parameters": [{"in": "path", "name": name, "required": True, "schema": {"type": "integer"}}
-                           for name in rule.arguments]}
-        if doc["query"] is not None:
-            operation["parameters"].append({"in": "query", "schema": doc["query"]})
-        if doc["body"] is not None:
-            operation["requestBody"] = {"required": True,
-                                        "content": {"application/json": {"schema": doc["body"]}}}
-        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
-        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            spec.path(path=path, operations={method.lower(): operation})
-    return spec
+        office.clock.advance(body["by"])
+    return _clock(office)
 
 
 def init_app(app: Flask) -> None:

@@ -10,6 +10,7 @@ from flask import Flask, Response, g, request
 from . import admin, errors, fixtures, persist
 from .openapi import docs
 from .routes import api, begin_api_request
+from .schemas import REQUEST_FORMATS
 from .store import LOCAL_PAGE_CAP, PAGE_CAP, Registry
 
 access_log = logging.getLogger("mockserver.access")
@@ -76,6 +77,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         access_log.info('%s "%s %s%s" %s %.1fms', request.remote_addr, request.method,
                         request.path, f"?{query}" if query else "", response.status_code, elapsed)
         return response
+
+
+    @app.before_request
+    def _default_formats() -> None:
+        REQUEST_FORMATS.set({})  # until a view reads DateFormatString/DateTimeFormatString
 
     app.before_request(begin_api_request)  # after the timer: the log counts injected delays
     admin.init_app(app)

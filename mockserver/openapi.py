@@ -1,30 +1,26 @@
-"""The OpenAPI document, generated from the code: never written by hand.
+"""The OpenAPI documents, generated from the code: never written by hand.
 
-Paths, methods, operationIds (the view names), summaries, permissions and versions come
-from the ``api`` blueprint's url_map and each view's ``od_operation``; every parameter,
-body and response schema comes from the marshmallow schemas in schemas.py through
-apispec's MarshmallowPlugin. ``CONTRACTS`` only says which of those schemas a view uses
-and which 404 messages it can give (test_openapi.py checks it covers every view).
-``mockserver openapi`` prints the document; ``openapi.yaml`` at the repo root is the
-committed copy; ``GET /openapi.yaml`` serves it.
+One builder, flask-smorest's ``Api`` over apispec, reads the declarations of every
+operation (routes.py for /api/v1, admin.py for the control API) and gives one OpenAPI 3.1
+specification, split into two documents: the Open Dental API's (``GET /openapi.yaml``,
+``mockserver openapi``, the committed ``openapi.yaml``) and the control API's
+(``GET /__admin/openapi.yaml``). ``finish`` adds the rules the builder does not write.
 """
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
+import copy
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import Any, Iterator
 
+import flask_smorest
 import yaml
-from flask import Blueprint, Flask, Response
-from marshmallow import Schema, fields
+from flask import Blueprint, Flask, Response, abort, current_app
+from marshmallow import fields
 
-from .routes import AUTH_FORMAT, api
+from .routes import AUTH_FORMAT, ERROR, MEDIA_TYPE, api
 from .schemas import (DATE_FORMAT, DATETIME_FORMAT, DATETIME_PATTERN, FORMAT_STRING_PATTERN,
-                      DefinitionQuery, DefinitionSchema, FormatQuery, FormatString, OdBool,
-                      OdDate, OdDateTime, OdInteger, QueryInteger, ReminderTypeField,
-                      TaskCreateSchema, TaskListQuery, TaskListSchema, TaskNumPath, TaskQuery,
-                      TaskSchema, TaskUpdateSchema, UserodQuery, UserodSchema)
+                      FormatString, OdBool, OdDate, OdDateTime, OdInteger, QueryInteger,
+                      ReminderTypeField, RequestSchema)
 from .store import PERMISSIONS, ReminderType
 
 OPENAPI_VERSION = "3.1.0"
@@ -32,42 +28,8 @@ TITLE = "Open Dental Tasks mock"
 SECURITY_SCHEME = "ODFHIR"
 DATETIME_FORMAT_NAME = "od-datetime"  # custom format; st_hooks.py registers its generator
 DATE_FORMAT_NAME = "od-date"
-MEDIA_TYPE = "application/json"
-TASK_NUM = "$response.body#/TaskNum"
+CONTROL_PREFIX = "/__admin"
 
-
-@dataclass(frozen=True)
-class Contract:
-    """What a view reads and answers, in schemas.py terms."""
-
-    response: type[Schema]
-    query: type[Schema] = FormatQuery
-    body: type[Schema] | None = None
-    many: bool = False
-    status: int = 200
-    not_found: tuple[str, ...] = ()
-    links: dict[str, str] = field(default_factory=dict)  # target operationId -> TaskNum source
-
-
-CONTRACTS: dict[str, Contract] = {
-    "getTask": Contract(TaskSchema, not_found=("Task not found.",)),
-    "listTasks": Contract(TaskSchema, TaskQuery, many=True,
-                          not_found=("Patient not found.", "Appointment not found.")),
-    "createTask": Contract(
-        TaskSchema, body=TaskCreateSchema, status=201,
-        not_found=("TaskList not found.", "Patient not found.", "Appointment not found.",
-                   "User not found.", "Definition not found."),
-        links={"getTask": TASK_NUM, "updateTask": TASK_NUM}),
-    "updateTask": Contract(
-        TaskSchema, body=TaskUpdateSchema,
-        not_found=("Task not found.", "Patient not found.", "Appointment not found.",
-                   "Definition not found."),
-        links={"getTask": "$request.path.TaskNum"}),
-    "listTaskLists": Contract(TaskListSchema, TaskListQuery, many=True),
-    "listDefinitions": Contract(DefinitionSchema, DefinitionQuery, many=True),
-    "listUserods": Contract(UserodSchema, UserodQuery, many=True),
-}
-PATH_SCHEMAS: dict[str, type[Schema]] = {"TaskNum": TaskNumPath}  # url rule argument -> schema
 
 DESCRIPTION = (
     "A mock of the Open Dental REST API Tasks resource, generated from the mock's code. "
@@ -112,7 +74,7 @@ def _wire_format(self: Any, field: fields.Field, **kwargs: Any) -> dict[str, Any
     if isinstance(field, OdBool):
         return {"type": "string", "enum": ["true", "false"]}
     if isinstance(field, OdDateTime):
-        read = isinstance(field.parent, _request_schemas())  # requests are never reformatted
+        read = isinstance(field.parent, RequestSchema)  # requests are never reformatted
         return {"type": "string", "format": DATETIME_FORMAT_NAME,
                 **({"pattern": DATETIME_PATTERN} if read else {})}
     if isinstance(field, OdDate):
@@ -126,128 +88,120 @@ def _wire_format(self: Any, field: fields.Field, **kwargs: Any) -> dict[str, Any
     return {}
 
 
-def _request_schemas() -> tuple[type[Schema], ...]:
-    return (*PATH_SCHEMAS.values(), *(c.query for c in CONTRACTS.values()),
-            *(c.body for c in CONTRACTS.values() if c.body))
-
-
-# the request examples of apitasks.md; they work against the default fixtures
-BODY_EXAMPLES: dict[type[Schema], dict[str, Any]] = {
-    TaskCreateSchema: {"TaskListNum": 3842,
-                       "Descript": "Please attach the Insurance card and info for this patient.",
-                       "UserNum": 12, "KeyNum": 73, "ObjectType": "Patient",
-                       "DateTimeEntry": "2022-10-12 08:00:00", "PriorityDefNum": 90,
-                       "DescriptOverride": "Patient insurance task"},
-    TaskUpdateSchema: {"TaskStatus": "Done", "DateTimeEntry": "2023-01-12 08:00:00",
-                       "PriorityDefNum": 90},
-}
-
-# store._key_needs_type: a KeyNum means nothing without its ObjectType (400 otherwise)
+# store.office._key_needs_type: a KeyNum means nothing without its ObjectType (400 otherwise)
 DEPENDENT_REQUIRED = {"KeyNum": ["ObjectType"]}
-ERROR = {"$ref": "#/components/schemas/Error"}
 
 
-def _operations() -> list[tuple[str, str, str, Any]]:
-    """(OpenAPI path, method, operationId, view) of every API route, in routes.py order."""
+OPERATION_KEYS = ("operationId", "summary", "description", "parameters", "requestBody",
+                  "responses")  # in the order a reader wants them
+
+
+class SpecApi(flask_smorest.Api):
+    """flask-smorest's Api as the document builder only: errors are answered by errors.py
+    (no default error response in the document)."""
+
+    DEFAULT_ERROR_RESPONSE_NAME = None
+
+
+def specification() -> dict[str, Any]:
+    """The whole specification as the builder gives it: every declared operation, API and
+    control API."""
+    from . import admin
+
     app = Flask(__name__)
-    app.register_blueprint(api)
-    found = []
-    for rule in app.url_map.iter_rules():
-        if rule.endpoint.startswith(f"{api.name}."):
-            path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule[len(api.url_prefix or ""):])
-            view = app.view_functions[rule.endpoint]
-            for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-                found.append((path, method.lower(), view.__name__, view))
-    return found
+    app.config.update(API_TITLE=TITLE, API_VERSION=_package_version(),
+                      OPENAPI_VERSION=OPENAPI_VERSION)
+    builder = SpecApi(app, spec_kwargs={"info": {"description": DESCRIPTION}})
+    builder.ma_plugin.converter.add_attribute_function(_wire_format)
+    builder.register_blueprint(api)
+    builder.register_blueprint(admin.admin)
+    return builder.spec.to_dict()
 
 
-def _url_pattern(path: str) -> str:
-    """A regex for the end of an absolute URL of *path* with any integer parameters."""
-    return re.sub(r"\\{\w+\\}", "[0-9]+", re.escape(f"{api.url_prefix}{path}")) + "$"
-
-
-def _json(schema: Any, **extra: Any) -> dict[str, Any]:
-    return {"content": {MEDIA_TYPE: {"schema": schema, **extra}}}
-
-
-def _examples(messages: tuple[str, ...]) -> dict[str, Any]:
-    return {"examples": {re.sub(r"\W", "", m.title()): {"value": m} for m in messages}}
-
-
-def _operation(path: str, name: str, view: Any, paths: dict[str, str]) -> dict[str, Any]:
-    """One operation object; apispec's MarshmallowPlugin expands the schema classes."""
-    meta, contract = view.od_operation, CONTRACTS[name]
-    item = {"type": "array", "items": contract.response} if contract.many else contract.response
-    success: dict[str, Any] = {"description": "The " + ("list" if contract.many else "record"),
-                               **_json(item)}
-    if contract.status == 201:
-        success["description"] = "Created: the new record"
-        success["headers"] = {"Location": {
-            "description": "The new record's URL (its getTask operation)", "required": True,
-            "schema": {"type": "string", "format": "uri",
-                       "pattern": _url_pattern(paths["getTask"])}}}
-    if contract.links:
-        success["links"] = {target: {"operationId": target, "parameters": {"TaskNum": source}}
-                            for target, source in contract.links.items()}
-    responses: dict[str, Any] = {str(contract.status): success, "400": "BadRequest",
-                                 "401": "Unauthorized"}
-    if contract.not_found:
-        responses["404"] = {"description": "A referenced record does not exist",
-                            **_json(ERROR, **_examples(contract.not_found))}
-    parameters = [{"in": "path", "schema": PATH_SCHEMAS[p]} for p in re.findall(r"{(\w+)}", path)]
-    operation = {
-        "operationId": name,
-        "summary": meta["title"],
-        "description": f"{view.__doc__} Needs the `{meta['permission']}` permission and office "
-                       f"version {meta['since']} or later.",
-        "parameters": [*parameters, {"in": "query", "schema": contract.query}],
-        "responses": responses,
+def api_document(spec: dict[str, Any]) -> dict[str, Any]:
+    """The Open Dental API's document: its paths (relative to the /api/v1 server)."""
+    prefix = api.url_prefix or ""
+    paths = {path[len(prefix):]: item for path, item in spec["paths"].items()
+             if path.startswith(prefix + "/")}
+    components = {
+        "schemas": {"Error": {"type": "string", "minLength": 1, "description": "An error message"}},
+        "responses": {
+            "BadRequest": {"description": BAD_REQUEST, "content": {MEDIA_TYPE: {"schema": ERROR}}},
+            "Unauthorized": {
+                "description": "Missing, malformed, unknown or disabled key, or a key without "
+                               "the permission the operation needs (there is no 403)",
+                "headers": {"WWW-Authenticate": {"required": True, "schema": {"type": "string"}}},
+                "content": {MEDIA_TYPE: {"schema": ERROR, "examples": {
+                    message.title().replace(" ", ""): {"value": message}
+                    for message in UNAUTHORIZED_MESSAGES}}}}},
+        "securitySchemes": {SECURITY_SCHEME: {
+            "type": "apiKey", "in": "header", "name": "Authorization",
+            "description": f"`{AUTH_FORMAT}`; GETs need ReadAll, POST and PUT AllOthers."}},
     }
-    if contract.body is not None:
-        operation["requestBody"] = {"required": True, **_json(contract.body)}
-    return operation
+    doc = {"openapi": spec["openapi"], "info": spec["info"], "servers": [{"url": prefix}],
+           "security": [{SECURITY_SCHEME: []}], "paths": paths, "components": components}
+    return _finish(doc, spec)
 
 
-def build() -> dict[str, Any]:
-    """The OpenAPI document as a dict, in a stable key order."""
-    from apispec import APISpec  # here, not on import: 25 ms of every server's start
-    from apispec.ext.marshmallow import MarshmallowPlugin
-    plugin = MarshmallowPlugin()
-    spec = APISpec(title=TITLE, version=_package_version(),
-                   openapi_version=OPENAPI_VERSION, plugins=[plugin],
-                   info={"description": DESCRIPTION}, servers=[{"url": api.url_prefix}],
-                   security=[{SECURITY_SCHEME: []}])
-    plugin.converter.add_attribute_function(_wire_format)
-    spec.components.security_scheme(SECURITY_SCHEME, {
-        "type": "apiKey", "in": "header", "name": "Authorization",
-        "description": f"`{AUTH_FORMAT}`; GETs need ReadAll, POST and PUT AllOthers."})
-    spec.components.schema("Error", {"type": "string", "minLength": 1,
-                                     "description": "An error message"})
-    for schema in dict.fromkeys(s for c in CONTRACTS.values() for s in (c.response, c.body) if s):
-        spec.components.schema(_component(schema), schema=schema)
-    spec.components.response("BadRequest", {"description": BAD_REQUEST, **_json(ERROR)})
-    spec.components.response("Unauthorized", {
-        "description": "Missing, malformed, unknown or disabled key, or a key without the "
-                       "permission the operation needs (there is no 403)",
-        "headers": {"WWW-Authenticate": {"required": True, "schema": {"type": "string"}}},
-        **_json(ERROR, **_examples(UNAUTHORIZED_MESSAGES))})
-    operations = _operations()
-    paths = {name: path for path, _, name, _ in operations}
-    for path, method, name, view in operations:
-        spec.path(path=path, operations={method: _operation(path, name, view, paths)})
-    doc = _tighten(spec.to_dict())
-    return {key: doc[key] for key in ("openapi", "info", "servers", "security", "paths",
-                                      "components")}
+def control_document(spec: dict[str, Any]) -> dict[str, Any]:
+    """The control API's document: its paths, each scoped to the caller's office."""
+    paths = {path: item for path, item in spec["paths"].items() if path.startswith(CONTROL_PREFIX)}
+    error = {"content": {MEDIA_TYPE: {"schema": ERROR}}}
+    components = {
+        "schemas": {"Error": {"type": "string", "description": "An error message"}},
+        "responses": {"BadRequest": {"description": "Bad input", **error},
+                      "Unauthorized": {"description": "No key pair", **error}},
+        "securitySchemes": {SECURITY_SCHEME: {"type": "apiKey", "in": "header",
+                                              "name": "Authorization"}},
+    }
+    doc = {"openapi": spec["openapi"],
+           "info": {"title": f"{TITLE}: control API", "version": spec["info"]["version"],
+                    "description": "Test-harness endpoints, per office (customer key)."},
+           "security": [{SECURITY_SCHEME: []}], "paths": paths, "components": components}
+    return _finish(doc, spec)
 
 
-def _tighten(doc: dict[str, Any]) -> dict[str, Any]:
-    """Rules the plugin does not write: every response field is always present and there
-    are no others; bodies state which fields need which (unknown body fields are ignored),
-    query parameters in words (OpenAPI cannot relate two parameters)."""
-    responses = {_component(c.response) for c in CONTRACTS.values()}
+def _finish(doc: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    """Rules the builder does not write, on a document of *spec*'s paths: the schemas they
+    use; each operation's own parameters only (the path's are in them); 400 and 401 as the
+    shared responses; the links ``operation`` declared on the success response; every
+    response field always present and no others; which body fields need which (unknown
+    body fields are ignored); and in words, which query parameter needs which."""
+    doc = copy.deepcopy(doc)
+    used = _referenced(doc["paths"], spec["components"]["schemas"]) - set(doc["components"]["schemas"])
+    doc["components"]["schemas"].update(
+        {name: copy.deepcopy(spec["components"]["schemas"][name]) for name in sorted(used)})
+    responses_of = set()
+    for item in doc["paths"].values():
+        item.pop("parameters", None)  # the route's own: each operation lists them, typed
+        for method, operation in item.items():
+            operation = item[method] = {key: operation[key] for key in OPERATION_KEYS
+                                        if key in operation}
+            operation["parameters"] = sorted(operation.get("parameters", []),
+                                             key=lambda p: p["in"] != "path")
+            operation.pop("tags", None)  # flask-smorest's blueprint names
+            answers = operation["responses"]
+            extra = answers.pop("success", {})
+            for status in list(answers):
+                if status not in ("400", "401") and isinstance(answers[status], str):
+                    del answers[status]  # flask-smorest's names of its own error responses
+            answers["400"] = {"$ref": "#/components/responses/BadRequest"}
+            answers["401"] = {"$ref": "#/components/responses/Unauthorized"}
+            success = next(status for status in answers if status.startswith("2"))
+            answers[success].update(extra)
+            for content in answers[success].get("content", {}).values():
+                ref = content["schema"].get("$ref") or content["schema"].get("items", {}).get("$ref")
+                if ref:
+                    responses_of.add(ref.rsplit("/", 1)[1])
+            operation["responses"] = dict(sorted(answers.items()))
+            names = {p["name"] for p in operation.get("parameters", [])}
+            for parameter in operation.get("parameters", []):
+                needs = DEPENDENT_REQUIRED.get(parameter["name"], [])
+                if needs and set(needs) <= names:
+                    parameter["description"] = f"Needs {' and '.join(needs)} (else 400)."
     for name, schema in doc["components"]["schemas"].items():
         properties = schema.get("properties", {})
-        if name in responses:
+        if name in responses_of:
             schema["properties"] = {k: v for k, v in properties.items() if not v.get("writeOnly")}
             schema["required"] = list(schema["properties"])
             schema["additionalProperties"] = False
@@ -256,20 +210,32 @@ def _tighten(doc: dict[str, Any]) -> dict[str, Any]:
                      if k in properties and set(v) <= set(properties)}
             if rules:
                 schema["dependentRequired"] = rules
-    for body, example in BODY_EXAMPLES.items():
-        doc["components"]["schemas"][_component(body)]["examples"] = [example]
-    for item in doc["paths"].values():
-        for operation in item.values():
-            names = {p["name"] for p in operation["parameters"]}
-            for parameter in operation["parameters"]:
-                needs = DEPENDENT_REQUIRED.get(parameter["name"], [])
-                if needs and set(needs) <= names:
-                    parameter["description"] = f"Needs {' and '.join(needs)} (else 400)."
     return doc
 
 
-def _component(schema: type[Schema]) -> str:
-    return schema.__name__.removesuffix("Schema")
+def _referenced(tree: Any, schemas: dict[str, Any]) -> set[str]:
+    """The names of the component schemas *tree* refers to, directly or through others."""
+    found: set[str] = set()
+    pending = [tree]
+    while pending:
+        for ref in _refs(pending.pop()):
+            name = ref.rsplit("/", 1)[1]
+            if ref.startswith("#/components/schemas/") and name in schemas and name not in found:
+                found.add(name)
+                pending.append(schemas[name])
+    return found
+
+
+def _refs(tree: Any) -> Iterator[str]:
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            if key == "$ref" and isinstance(value, str):
+                yield value
+            else:
+                yield from _refs(value)
+    elif isinstance(tree, list):
+        for value in tree:
+            yield from _refs(value)
 
 
 def _package_version() -> str:
@@ -284,9 +250,15 @@ def to_yaml(document: dict[str, Any]) -> str:
     return yaml.dump(document, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
 
 
-def render() -> str:
-    """The document as YAML text (what openapi.yaml holds)."""
-    return to_yaml(build())
+def build(which: str = "api") -> dict[str, Any]:
+    """The API's document (what openapi.yaml holds), or the control API's (``"control"``)."""
+    spec = specification()
+    return api_document(spec) if which == "api" else control_document(spec)
+
+
+def render(which: str = "api") -> str:
+    """``build(which)`` as YAML."""
+    return to_yaml(build(which))
 
 
 class _Dumper(yaml.SafeDumper):
@@ -303,3 +275,12 @@ docs = Blueprint("openapi", __name__)
 def openapi_yaml() -> Response:
     """The OpenAPI document; no Authorization needed."""
     return Response(render(), mimetype="application/yaml")
+
+
+@docs.get(f"{CONTROL_PREFIX}/openapi.yaml")
+def getAdminSpec() -> Response:
+    """The control API's OpenAPI document; no Authorization needed (404 with --no-admin,
+    as all of the control API)."""
+    if not current_app.config["ADMIN_API"]:
+        abort(404)
+    return Response(render("control"), mimetype="application/yaml")

@@ -1,8 +1,10 @@
-"""The Open Dental API under /api/v1: thin views that parse, ask the office, dump.
+"""The Open Dental API under /api/v1: one declaration per operation, and the one pass
+every request goes through before it.
 
-Every view is wrapped by ``operation``, which authenticates the key pair (401), checks
-the Content-Type (400) and the office's version (400), and passes the office in.
-View names are the OpenAPI operationIds.
+Each operation is a view with its flask-smorest declaration (``arguments`` for the path,
+query and body schemas, ``response`` for the answer) and ``operation`` (who may call it,
+since which version, what it can answer): together they drive the route, the loading,
+the dumping and the OpenAPI document. View names are the operationIds.
 """
 from __future__ import annotations
 
@@ -10,19 +12,21 @@ import functools
 import re
 from typing import Any, Callable
 
-from flask import Blueprint, Response, current_app, g, request, url_for
-from marshmallow import Schema
+from flask import Response, current_app, g, request, url_for
 
+from .blueprints import Blueprint
 from .schemas import (DefinitionQuery, DefinitionSchema, FormatQuery, TaskCreateSchema,
                       TaskListQuery, TaskListSchema, TaskNumPath, TaskQuery, TaskSchema,
-                      TaskUpdateSchema, UserodQuery, UserodSchema, dump, load,
-                      parse_json_object, split_formats)
+                      TaskUpdateSchema, UserodQuery, UserodSchema, use_formats)
 from .store import ALL_OTHERS, READ_ALL, BadRequest, Office, Registry, Unauthorized
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 
 AUTHORIZATION = re.compile(r"ODFHIR ([^\s/]+)/([^\s/]+)")
 AUTH_FORMAT = "ODFHIR {DeveloperKey}/{CustomerKey}"
+MEDIA_TYPE = "application/json"
+ERROR = {"$ref": "#/components/schemas/Error"}  # openapi.py declares it: a JSON string
+TASK_NUM = "$response.body#/TaskNum"
 
 
 def registry() -> Registry:
@@ -89,109 +93,122 @@ def begin_api_request() -> Response | None:
     return None
 
 
-def operation(permission: str, since: str, title: str) -> Callable:
-    """Declare a view as an API method: who may call it and since which version. The view
-    gets the caller's office (``begin_api_request``) as its first argument."""
-    def decorate(view: Callable[..., Response]) -> Callable[..., Response]:
+def operation(permission: str, since: str, title: str, *, not_found: tuple[str, ...] = (),
+              links: dict[str, str] | None = None) -> Callable:
+    """Declare a view as an API method: who may call it, since which version, and the
+    404 messages it can give; *links* are the operations its answer's TaskNum leads to.
+    The view gets the caller's office (``begin_api_request``) as its first argument."""
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
-        def wrapper(**kwargs: Any) -> Response:
-            return view(g.office, **kwargs)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            return view(g.office, *args, **kwargs)
         wrapper.od_operation = {"permission": permission, "since": since, "title": title}
-        return wrapper
+        responses: dict[str, Any] = {"400": {"$ref": "#/components/responses/BadRequest"},
+                                     "401": {"$ref": "#/components/responses/Unauthorized"}}
+        if not_found:
+            responses["404"] = {"description": "A referenced record does not exist",
+                                "content": {MEDIA_TYPE: {"schema": ERROR, **_examples(not_found)}}}
+        if links:
+            responses["success"] = {"links": {
+                target: {"operationId": target, "parameters": {"TaskNum": source}}
+                for target, source in links.items()}}
+        return api.doc(operationId=view.__name__, summary=title, responses=responses,
+                       description=f"{view.__doc__} Needs the `{permission}` permission and "
+                                   f"office version {since} or later.")(wrapper)
     return decorate
 
 
-# one instance per schema, as marshmallow advises: a schema is built once, used by every request
-TASK, TASKLIST, DEFINITION, USEROD = TaskSchema(), TaskListSchema(), DefinitionSchema(), UserodSchema()
-TASK_NUM_PATH, FORMAT_QUERY = TaskNumPath(), FormatQuery()
-TASK_QUERY, TASKLIST_QUERY = TaskQuery(), TaskListQuery()
-DEFINITION_QUERY, USEROD_QUERY = DefinitionQuery(), UserodQuery()
-TASK_CREATE, TASK_UPDATE = TaskCreateSchema(), TaskUpdateSchema()
+def _examples(messages: tuple[str, ...]) -> dict[str, Any]:
+    return {"examples": {re.sub(r"\W", "", m.title()): {"value": m} for m in messages}}
 
 
-def respond(schema: Schema, obj: Any, formats: dict, status: int = 200,
-            many: bool = False) -> Response:
-    """A JSON response of *obj* dumped with *schema*."""
-    response = current_app.json.response(dump(schema, obj, formats, many=many))
-    response.status_code = status
-    return response
+def url_pattern(path: str) -> str:
+    """A regex for the end of an absolute URL of the API's *path* with integer parameters."""
+    return re.sub(r"\\{\w+\\}", "[0-9]+", re.escape(f"{api.url_prefix}{path}")) + "$"
 
 
-def respond_list(query: Schema, schema: Schema, lister: Callable[..., list]) -> Response:
-    """A list operation: load the query with *query*, call *lister*, dump with *schema*."""
-    params = load(query, query_args())
-    formats = split_formats(params)
-    return respond(schema, lister(**params), formats, many=True)
+LOCATION = {"Location": {
+    "description": "The new record's URL (its getTask operation)", "required": True,
+    "schema": {"type": "string", "format": "uri", "pattern": url_pattern("/tasks/{TaskNum}")}}}
 
 
-def _task_num(raw: str) -> int:
-    return load(TASK_NUM_PATH, {"TaskNum": raw})["TaskNum"]
-
-
-def query_args() -> dict[str, str]:
-    """``request.args.to_dict()``; 400 for a query string that is not UTF-8."""
-    try:
-        return request.args.to_dict()
-    except UnicodeDecodeError:  # werkzeug decodes strictly: raw bytes from the request line
-        raise BadRequest("Query string is not valid UTF-8.") from None
-
-
-def _formats() -> dict:
-    return split_formats(load(FORMAT_QUERY, query_args()))
-
-
-@api.get("/tasks/<TaskNum>")
-@operation(READ_ALL, "24.4.13", "Tasks GET (single)")
-def getTask(office: Office, TaskNum: str) -> Response:
+@api.route("/tasks/<TaskNum>", methods=["GET"])
+@operation(READ_ALL, "24.4.13", "Tasks GET (single)", not_found=("Task not found.",))
+@api.arguments(TaskNumPath, location="path", as_kwargs=True)
+@api.arguments(FormatQuery, location="query", as_kwargs=True)
+@api.response(200, TaskSchema, description="The record")
+def getTask(office: Office, TaskNum: int, **query: Any) -> Any:
     """Get a single task."""
-    num, formats = _task_num(TaskNum), _formats()  # every 400 before the 404
-    return respond(TASK, office.get_task(num), formats)
+    use_formats(query)
+    return office.get_task(TaskNum)
 
 
-@api.get("/tasks")
-@operation(READ_ALL, "22.3.16", "Tasks GET (multiple)")
-def listTasks(office: Office) -> Response:
+@api.route("/tasks", methods=["GET"])
+@operation(READ_ALL, "22.3.16", "Tasks GET (multiple)",
+           not_found=("Patient not found.", "Appointment not found."))
+@api.arguments(TaskQuery, location="query", as_kwargs=True)
+@api.response(200, TaskSchema(many=True), description="The list")
+def listTasks(office: Office, **query: Any) -> Any:
     """Get the tasks that match every given filter, by TaskNum."""
-    return respond_list(TASK_QUERY, TASK, office.list_tasks)
+    return office.list_tasks(**use_formats(query))
 
 
-@api.post("/tasks")
-@operation(ALL_OTHERS, "22.3.17", "Tasks POST")
-def createTask(office: Office) -> Response:
+@api.route("/tasks", methods=["POST"])
+@operation(ALL_OTHERS, "22.3.17", "Tasks POST",
+           not_found=("TaskList not found.", "Patient not found.", "Appointment not found.",
+                      "User not found.", "Definition not found."),
+           links={"getTask": TASK_NUM, "updateTask": TASK_NUM})
+@api.arguments(FormatQuery, location="query", as_kwargs=True)
+@api.arguments(TaskCreateSchema, location="json", example={  # apitasks.md's example
+    "TaskListNum": 3842, "Descript": "Please attach the Insurance card and info for this patient.",
+    "UserNum": 12, "KeyNum": 73, "ObjectType": "Patient", "DateTimeEntry": "2022-10-12 08:00:00",
+    "PriorityDefNum": 90, "DescriptOverride": "Patient insurance task"})
+@api.response(201, TaskSchema, description="Created: the new record", headers=LOCATION)
+def createTask(office: Office, body: dict[str, Any], **query: Any) -> Any:
     """Create a task."""
-    formats = _formats()
-    task = office.create_task(load(TASK_CREATE, parse_json_object(request.get_data())))
-    response = respond(TASK, task, formats, status=201)
-    response.headers["Location"] = url_for("api.getTask", TaskNum=task.TaskNum, _external=True)
-    return response
+    use_formats(query)
+    task = office.create_task(body)
+    return task, {"Location": url_for("api.getTask", TaskNum=task.TaskNum, _external=True)}
 
 
-@api.put("/tasks/<TaskNum>")
-@operation(ALL_OTHERS, "22.4.15", "Tasks PUT")
-def updateTask(office: Office, TaskNum: str) -> Response:
+@api.route("/tasks/<TaskNum>", methods=["PUT"])
+@operation(ALL_OTHERS, "22.4.15", "Tasks PUT",
+           not_found=("Task not found.", "Patient not found.", "Appointment not found.",
+                      "Definition not found."),
+           links={"getTask": "$request.path.TaskNum"})
+@api.arguments(TaskNumPath, location="path", as_kwargs=True)
+@api.arguments(FormatQuery, location="query", as_kwargs=True)
+@api.arguments(TaskUpdateSchema, location="json", example={  # apitasks.md's example
+    "TaskStatus": "Done", "DateTimeEntry": "2023-01-12 08:00:00", "PriorityDefNum": 90})
+@api.response(200, TaskSchema, description="The record")
+def updateTask(office: Office, body: dict[str, Any], TaskNum: int, **query: Any) -> Any:
     """Update the fields given of a task."""
-    num = _task_num(TaskNum)
-    formats = _formats()
-    changes = load(TASK_UPDATE, parse_json_object(request.get_data()))
-    return respond(TASK, office.update_task(num, changes), formats)
+    use_formats(query)
+    return office.update_task(TaskNum, body)
 
 
-@api.get("/tasklists")
+@api.route("/tasklists", methods=["GET"])
 @operation(READ_ALL, "22.3.15", "TaskLists GET")
-def listTaskLists(office: Office) -> Response:
+@api.arguments(TaskListQuery, location="query", as_kwargs=True)
+@api.response(200, TaskListSchema(many=True), description="The list")
+def listTaskLists(office: Office, **query: Any) -> Any:
     """Get the task lists with a TaskListStatus."""
-    return respond_list(TASKLIST_QUERY, TASKLIST, office.list_tasklists)
+    return office.list_tasklists(**use_formats(query))
 
 
-@api.get("/definitions")
+@api.route("/definitions", methods=["GET"])
 @operation(READ_ALL, "21.1", "Definitions GET")
-def listDefinitions(office: Office) -> Response:
+@api.arguments(DefinitionQuery, location="query", as_kwargs=True)
+@api.response(200, DefinitionSchema(many=True), description="The list")
+def listDefinitions(office: Office, **query: Any) -> Any:
     """Get definitions, optionally of one Category."""
-    return respond_list(DEFINITION_QUERY, DEFINITION, office.list_definitions)
+    return office.list_definitions(**use_formats(query))
 
 
-@api.get("/userods")
+@api.route("/userods", methods=["GET"])
 @operation(READ_ALL, "21.3", "Userods GET")
-def listUserods(office: Office) -> Response:
+@api.arguments(UserodQuery, location="query", as_kwargs=True)
+@api.response(200, UserodSchema(many=True), description="The list")
+def listUserods(office: Office, **query: Any) -> Any:
     """Get the users."""
-    return respond_list(USEROD_QUERY, USEROD, office.list_userods)
+    return office.list_userods(**use_formats(query))

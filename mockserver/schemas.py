@@ -388,7 +388,11 @@ class AppointmentSchema(OdSchema):
 
 # request bodies (fields in the order of SPEC §2, which is the order errors are reported)
 
-class TaskCreateSchema(OdSchema):
+class RequestSchema(OdSchema):
+    """A request's body, query or path parameters: read from clients, never reformatted."""
+
+
+class TaskCreateSchema(RequestSchema):
     """POST /tasks. Fields not listed (TaskStatus, TaskNum...) are ignored."""
 
     TaskListNum = OdInteger(required=True)
@@ -402,7 +406,7 @@ class TaskCreateSchema(OdSchema):
     DescriptOverride = OdString(validate=Length(max=256, error="must be at most {max} characters."))
 
 
-class TaskUpdateSchema(OdSchema):
+class TaskUpdateSchema(RequestSchema):
     """PUT /tasks/{TaskNum}: every field optional; TaskListNum, UserNum... are ignored."""
 
     KeyNum = OdInteger()
@@ -416,12 +420,12 @@ class TaskUpdateSchema(OdSchema):
 
 # query strings and paths
 
-class TaskNumPath(OdSchema):
+class TaskNumPath(RequestSchema):
     TaskNum = QueryInteger(required=True, metadata={"description": "The task's primary key",
                                                     "example": 1408})  # in the default fixtures
 
 
-class FormatQuery(OdSchema):
+class FormatQuery(RequestSchema):
     """Optional response formatting accepted by every operation (apiimplementation.md)."""
 
     DateFormatString = FormatString()
@@ -466,11 +470,12 @@ def load(schema: Schema, data: Mapping[str, Any]) -> dict[str, Any]:
     return schema.load(data)
 
 
-def split_formats(params: dict[str, Any]) -> dict[str, Formatter]:
-    """Remove DateFormatString/DateTimeFormatString from loaded query params."""
-    return {kind: params.pop(name) for kind, name in (("date", "DateFormatString"),
-                                                      ("datetime", "DateTimeFormatString"))
-            if name in params}
+def use_formats(params: dict[str, Any]) -> dict[str, Any]:
+    """Answer this request with the formats of DateFormatString/DateTimeFormatString in
+    loaded query *params* (REQUEST_FORMATS); *params* without them."""
+    REQUEST_FORMATS.set({kind: params.pop(name) for kind, name in (
+        ("date", "DateFormatString"), ("datetime", "DateTimeFormatString")) if name in params})
+    return params
 
 
 def dump(schema: Schema, obj: Any, formats: Mapping[str, Formatter] | None = None,

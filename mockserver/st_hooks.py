@@ -5,7 +5,7 @@ through ``hooks = "mockserver.st_hooks"`` in schemathesis.toml. It lives in the 
 both find it wherever they run from. It registers a generator for the custom datetime
 format, two checks (every 401/404 message is one the document declares; every operation
 answers 2xx at least once, so auth and seed data really reach the API), and two hooks for
-the two rules JSON Schema cannot state (README "Conformance"). Checks and hooks only touch
+the two rules JSON Schema cannot state (docs/conformance.md). Checks and hooks only touch
 this document's operations, not other specs (e.g. the control API's) in the same process:
 
 - a query parameter may need another (``KeyNum`` needs ``ObjectType``, as bodies say with

@@ -1,7 +1,7 @@
 """Hostile input: every case gets its exact JSON-string 4xx and leaves the office unchanged.
 
 Most cases go through the Flask test client; those that the HTTP server sees first (sizes,
-header syntax) also go over a real loopback socket, on each server. granian (opt-in) answers
+header syntax) also go over a real loopback socket, on each server. granian (the default) answers
 malformed HTTP itself, without JSON: the tests pin what it does instead.
 """
 from __future__ import annotations
@@ -149,8 +149,8 @@ def _assert_json_400(answer: tuple[int, dict, bytes], message: str) -> None:
     assert json.loads(body) == message
 
 
-# waitress: its own plain-text answers, for what it refuses before the app sees it (README,
-# Fidelity); pinned so that an upgrade that changes them is noticed
+# waitress: its own plain-text answers, for what it refuses before the app sees it (docs/fidelity.md);
+# pinned so that an upgrade that changes them is noticed
 def _assert_waitress_refused(answer: tuple[int, dict, bytes], status: int, start: str) -> None:
     got, headers, body = answer
     assert (got, headers["content-type"]) == (status, "text/plain; charset=utf-8")
@@ -199,7 +199,7 @@ def test_createTask_bad_chunked_body_on_a_live_socket_is_a_400(waitress):
 
 
 # granian: hyper's own answers, with an empty body; pinned so that an upgrade that changes
-# them is noticed (README, Fidelity)
+# them is noticed (docs/fidelity.md)
 MALFORMED_BODY = json.dumps(NEW_TASK).encode()
 GRANIAN_REFUSES = {
     "garbage-start-line": (b"GARBAGE\r\n\r\n", 400),

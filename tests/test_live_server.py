@@ -89,7 +89,7 @@ def test_live_errors_are_json_strings(server):
 
 
 # waitress: closed without a byte; granian sometimes sends the head first, and then the
-# body is cut short (README, Control API)
+# body is cut short (docs/control-api.md)
 DROPPED = {"waitress": requests.ConnectionError,
            "granian": (requests.ConnectionError, requests.exceptions.ChunkedEncodingError)}
 

@@ -29,7 +29,7 @@ def test_openapi_covers_every_api_view(app):
              if rule.endpoint.startswith(f"{api.name}.")}
     operations = {op["operationId"] for item in openapi.build()["paths"].values()
                   for op in item.values()}
-    assert views == operations == set(openapi.CONTRACTS)
+    assert views == operations
 
 
 def test_openapi_check_passes_on_committed_file():
@@ -118,8 +118,10 @@ def test_openapi_date_pattern_is_the_calendar(year, month, day):
 
 
 def test_openapi_body_examples_work_on_the_default_fixtures(api):
-    schemas = openapi.build()["components"]["schemas"]
-    created = api.post("/tasks", json=schemas["TaskCreate"]["examples"][0])
+    paths = openapi.build()["paths"]
+    create = paths["/tasks"]["post"]["requestBody"]["content"]["application/json"]["example"]
+    update = paths["/tasks/{TaskNum}"]["put"]["requestBody"]["content"]["application/json"]["example"]
+    created = api.post("/tasks", json=create)
     assert created.status_code == 201, created.get_json()
-    updated = api.put("/tasks/6857", json=schemas["TaskUpdate"]["examples"][0])
+    updated = api.put("/tasks/6857", json=update)
     assert updated.status_code == 200, updated.get_json()

@@ -1,4 +1,4 @@
-"""The pytest plugin: a live server over real sockets, xdist isolation, the README example."""
+"""The pytest plugin: a live server over real sockets, xdist isolation, the docs' examples."""
 from __future__ import annotations
 
 import os
@@ -15,7 +15,8 @@ import requests
 from mockserver.harness import JOURNAL_SIZE
 from mockserver.pytest_plugin import ControlError
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_SOURCES = (ROOT / "README.md", ROOT / "docs" / "pytest-plugin.md")
 EXAMPLE = re.compile(r"<!-- example: (\S+\.py) -->\n```python\n(.*?)\n```", re.S)
 
 
@@ -149,9 +150,10 @@ def test_plugin_suite_runs_under_xdist_without_interference(tmp_path):
 
 
 @pytest.mark.slow
-def test_readme_example_runs(tmp_path):
-    examples = EXAMPLE.findall(README.read_text(encoding="utf-8"))
-    assert examples, "README.md has no <!-- example: NAME.py --> python block"
+def test_docs_examples_run(tmp_path):
+    examples = [found for source in EXAMPLE_SOURCES
+                for found in EXAMPLE.findall(source.read_text(encoding="utf-8"))]
+    assert examples, "the docs have no <!-- example: NAME.py --> python block"
     tests = 0
     for name, code in examples:
         (tmp_path / name).write_text(code + "\n", encoding="utf-8")
