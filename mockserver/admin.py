@@ -13,6 +13,7 @@ unknown fields, so a misspelt option is a 400 instead of being silently ignored.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
@@ -342,6 +343,14 @@ def _clock(office: Office) -> dict[str, Any]:
     return {"now": office.clock.now(), "frozen": office.clock.frozen}
 
 
+@contextlib.contextmanager
+def _clock_of(customer: str) -> Iterator[Office]:
+    """The caller's office, locked: the API reads the clock under this lock."""
+    office = registry().office(customer)
+    with office.lock:
+        yield office
+
+
 def _check_clock(when: datetime) -> None:
     if not CLOCK_MIN <= when < CLOCK_MAX:
         raise BadRequest(f"The office clock must stay from {CLOCK_MIN:%Y-%m-%d %H:%M:%S} "
@@ -454,8 +463,7 @@ def getClock(customer: str) -> Any:
 @admin.response(200, ClockSchema)
 def setClock(customer: str, changes: dict[str, Any]) -> Any:
     """Move the clock to ``now`` and/or freeze (``frozen: true``) or release it."""
-    office = registry().office(customer)
-    with office.lock:  # the API reads the clock under this lock
+    with _clock_of(customer) as office:
         if "now" in changes:
             _check_clock(changes["now"])
         office.clock.set(changes.get("now"), changes.get("frozen"))
@@ -464,18 +472,17 @@ def setClock(customer: str, changes: dict[str, Any]) -> Any:
 
 @admin.route("/clock/advance", methods=["POST"])
 @control("Move this office's clock forward (or back)")
-@admin.arguments(AdvanceSchema, location="json")
+@admin.arguments(AdvanceSchema, location="json", as_kwargs=True)
 @admin.response(200, ClockSchema)
-def advanceClock(customer: str, body: dict[str, Any]) -> Any:
+def advanceClock(customer: str, by: timedelta) -> Any:
     """Advance the clock by seconds or a duration such as "3d"."""
-    office = registry().office(customer)
-    with office.lock:
+    with _clock_of(customer) as office:
         try:
-            target = office.clock.now() + body["by"]
+            target = office.clock.now() + by
         except OverflowError:  # beyond datetime's range: the same clear 400
             target = CLOCK_MAX
         _check_clock(target)
-        office.clock.advance(body["by"])
+        office.clock.advance(by)
     return _clock(office)
 
 

@@ -7,10 +7,7 @@ from typing import Any, Callable, Mapping
 
 from flask import Flask, Response, g, request
 
-from . import admin, errors, fixtures, persist
-from .openapi import docs
-from .routes import api, begin_api_request
-from .schemas import REQUEST_FORMATS
+from . import admin, errors, fixtures, openapi, persist, routes
 from .store import LOCAL_PAGE_CAP, PAGE_CAP, Registry
 
 access_log = logging.getLogger("mockserver.access")
@@ -51,18 +48,29 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_mapping(DEFAULTS)
     app.config.from_mapping(config or {})
     app.json.sort_keys = False  # field order is part of the contract
-    keys = fixtures.load_keys(app.config["KEYS"], strict=app.config["STRICT_KEYS"])
-    journal = persist.FileJournal(app.config["DATA_DIR"]) if app.config["DATA_DIR"] else None
-    dataset = fixtures.load_dir(app.config["FIXTURES"])
-    registry = app.extensions["mockserver"] = Registry(
-        dataset, keys, page_cap=LOCAL_PAGE_CAP if app.config["LOCAL_API"] else PAGE_CAP,
-        journal=journal)
-    if journal is not None:
-        journal.open(registry)  # replays the offices of the last run
-    errors.register(app)
-    app.register_blueprint(api)
-    app.register_blueprint(docs)  # GET /openapi.yaml
+    app.extensions["mockserver"] = offices(app.config)
+    errors.init_app(app)  # every error a JSON string
+    init_access_log(app)  # first: the log counts all of a request's time
+    routes.init_app(app)  # /api/v1 and the one pass before each of its requests
+    openapi.init_app(app)  # the OpenAPI documents
+    admin.init_app(app)  # /__admin, unless ADMIN_API is off
+    return app
 
+
+def offices(config: Mapping[str, Any]) -> Registry:
+    """Every office of the server: the fixtures they start from, the keys file's policy,
+    and with DATA_DIR the offices of the last run, replayed."""
+    keys = fixtures.load_keys(config["KEYS"], strict=config["STRICT_KEYS"])
+    journal = persist.FileJournal(config["DATA_DIR"]) if config["DATA_DIR"] else None
+    registry = Registry(fixtures.load_dir(config["FIXTURES"]), keys, journal=journal,
+                        page_cap=LOCAL_PAGE_CAP if config["LOCAL_API"] else PAGE_CAP)
+    if journal is not None:
+        journal.open(registry)
+    return registry
+
+
+def init_access_log(app: Flask) -> None:
+    """One line per request on the ``mockserver.access`` logger, with its time."""
     @app.before_request
     def _start_timer() -> None:
         g.started = time.perf_counter()
@@ -77,12 +85,3 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         access_log.info('%s "%s %s%s" %s %.1fms', request.remote_addr, request.method,
                         request.path, f"?{query}" if query else "", response.status_code, elapsed)
         return response
-
-
-    @app.before_request
-    def _default_formats() -> None:
-        REQUEST_FORMATS.set({})  # until a view reads DateFormatString/DateTimeFormatString
-
-    app.before_request(begin_api_request)  # after the timer: the log counts injected delays
-    admin.init_app(app)
-    return app

@@ -68,7 +68,7 @@ def _unexpected(error: Exception) -> Response:
     return error_response(500, "Internal server error.")
 
 
-def register(app: Flask) -> None:
+def init_app(app: Flask) -> None:
     """Install the JSON-string error handlers on *app*."""
     app.register_error_handler(ApiError, _api_error)
     app.register_error_handler(HTTPException, _http_error)

@@ -17,19 +17,10 @@ from typing import Any, Mapping
 import yaml
 from marshmallow import RAISE, Schema, fields
 
-from .schemas import (AppointmentSchema, DefinitionRecordSchema, OdBool, OdEnum, OdSchema,
-                      OdString, PatientSchema, TaskListSchema, TaskSchema, UserodSchema)
+from .schemas import RECORD_SCHEMAS, OdBool, OdEnum, OdSchema, OdString, dump
 from .store import (DEFAULT_VERSION, PERMISSIONS, RECORD_TYPES, TASK_PRIORITIES, ApiError,
                     Dataset, KeyPolicy, Office, parse_version, primary_key)
 
-RECORD_SCHEMAS: dict[str, type[Schema]] = {
-    "tasks": TaskSchema,
-    "tasklists": TaskListSchema,
-    "definitions": DefinitionRecordSchema,
-    "userods": UserodSchema,
-    "patients": PatientSchema,
-    "appointments": AppointmentSchema,
-}
 OFFICE = "office"  # office.yaml: settings of the office itself
 
 
@@ -190,14 +181,12 @@ def _check_references(records: Mapping[str, list[Any]], origin: str) -> None:
 
 
 def export_office(office: Office) -> dict[str, Any]:
-    """The office's data in fixture form (absolute timestamps), for /__admin/state."""
+    """The office's data in fixture form (absolute timestamps), for /__admin/state and the
+    persistence journal."""
     with office.lock:
-        tables = {"tasks": list(office.tasks), "tasklists": office.tasklists.values(),
-                  "definitions": office.definitions.values(), "userods": office.userods.values(),
-                  "patients": office.patients.values(), "appointments": office.appointments.values()}
         documents: dict[str, Any] = {OFFICE: {"version": office.version}}
         for kind, schema in RECORD_SCHEMAS.items():
-            documents[kind] = schema(many=True).dump(list(tables[kind]))
+            documents[kind] = dump(schema(), office.records(kind), many=True)
     return documents
 
 

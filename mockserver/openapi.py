@@ -92,6 +92,7 @@ def _wire_format(self: Any, field: fields.Field, **kwargs: Any) -> dict[str, Any
 DEPENDENT_REQUIRED = {"KeyNum": ["ObjectType"]}
 
 
+METHODS = ("get", "put", "post", "delete", "patch")  # the order of a path's operations
 OPERATION_KEYS = ("operationId", "summary", "description", "parameters", "requestBody",
                   "responses")  # in the order a reader wants them
 
@@ -172,8 +173,9 @@ def _finish(doc: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
     doc["components"]["schemas"].update(
         {name: copy.deepcopy(spec["components"]["schemas"][name]) for name in sorted(used)})
     responses_of = set()
-    for item in doc["paths"].values():
+    for path, item in doc["paths"].items():
         item.pop("parameters", None)  # the route's own: each operation lists them, typed
+        item = doc["paths"][path] = dict(sorted(item.items(), key=lambda m: METHODS.index(m[0])))
         for method, operation in item.items():
             operation = item[method] = {key: operation[key] for key in OPERATION_KEYS
                                         if key in operation}
@@ -269,6 +271,11 @@ class _Dumper(yaml.SafeDumper):
 
 
 docs = Blueprint("openapi", __name__)
+
+
+def init_app(app: Flask) -> None:
+    """Serve the documents at /openapi.yaml and /__admin/openapi.yaml."""
+    app.register_blueprint(docs)
 
 
 @docs.get("/openapi.yaml")

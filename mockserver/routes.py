@@ -12,12 +12,13 @@ import functools
 import re
 from typing import Any, Callable
 
-from flask import Response, current_app, g, request, url_for
+from flask import Flask, Response, current_app, g, request, url_for
+from marshmallow import Schema
 
 from .blueprints import Blueprint
 from .schemas import (DefinitionQuery, DefinitionSchema, FormatQuery, TaskCreateSchema,
                       TaskListQuery, TaskListSchema, TaskNumPath, TaskQuery, TaskSchema,
-                      TaskUpdateSchema, UserodQuery, UserodSchema, use_formats)
+                      TaskUpdateSchema, UserodQuery, UserodSchema, REQUEST_FORMATS, use_formats)
 from .store import ALL_OTHERS, READ_ALL, BadRequest, Office, Registry, Unauthorized
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -93,6 +94,20 @@ def begin_api_request() -> Response | None:
     return None
 
 
+def init_app(app: Flask) -> None:
+    """Serve /api/v1: the blueprint, and before each request the default date formats and
+    ``begin_api_request``."""
+    app.before_request(default_formats)
+    app.before_request(begin_api_request)
+    app.register_blueprint(api)
+
+
+def default_formats() -> None:
+    """Dates in their default formats, until a view reads DateFormatString and
+    DateTimeFormatString (every request, the control API's too)."""
+    REQUEST_FORMATS.set({})
+
+
 def operation(permission: str, since: str, title: str, *, not_found: tuple[str, ...] = (),
               links: dict[str, str] | None = None) -> Callable:
     """Declare a view as an API method: who may call it, since which version, and the
@@ -143,16 +158,6 @@ def getTask(office: Office, TaskNum: int, **query: Any) -> Any:
     return office.get_task(TaskNum)
 
 
-@api.route("/tasks", methods=["GET"])
-@operation(READ_ALL, "22.3.16", "Tasks GET (multiple)",
-           not_found=("Patient not found.", "Appointment not found."))
-@api.arguments(TaskQuery, location="query", as_kwargs=True)
-@api.response(200, TaskSchema(many=True), description="The list")
-def listTasks(office: Office, **query: Any) -> Any:
-    """Get the tasks that match every given filter, by TaskNum."""
-    return office.list_tasks(**use_formats(query))
-
-
 @api.route("/tasks", methods=["POST"])
 @operation(ALL_OTHERS, "22.3.17", "Tasks POST",
            not_found=("TaskList not found.", "Patient not found.", "Appointment not found.",
@@ -187,28 +192,25 @@ def updateTask(office: Office, body: dict[str, Any], TaskNum: int, **query: Any)
     return office.update_task(TaskNum, body)
 
 
-@api.route("/tasklists", methods=["GET"])
-@operation(READ_ALL, "22.3.15", "TaskLists GET")
-@api.arguments(TaskListQuery, location="query", as_kwargs=True)
-@api.response(200, TaskListSchema(many=True), description="The list")
-def listTaskLists(office: Office, **query: Any) -> Any:
-    """Get the task lists with a TaskListStatus."""
-    return office.list_tasklists(**use_formats(query))
+def list_operation(name: str, path: str, since: str, title: str, query: type[Schema],
+                   record: type[Schema], lister: Callable[..., list[Any]], doc: str,
+                   not_found: tuple[str, ...] = ()) -> None:
+    """Declare ``GET path``, a list operation named *name*: its query loaded with *query*,
+    answered with ``lister(office, **query)`` as a list of *record*."""
+    def view(office: Office, **params: Any) -> Any:
+        return lister(office, **use_formats(params))
+    view.__name__, view.__qualname__, view.__doc__ = name, name, doc
+    answer = api.response(200, record(many=True), description="The list")(view)
+    loaded = api.arguments(query, location="query", as_kwargs=True)(answer)
+    api.route(path, methods=["GET"])(operation(READ_ALL, since, title, not_found=not_found)(loaded))
 
 
-@api.route("/definitions", methods=["GET"])
-@operation(READ_ALL, "21.1", "Definitions GET")
-@api.arguments(DefinitionQuery, location="query", as_kwargs=True)
-@api.response(200, DefinitionSchema(many=True), description="The list")
-def listDefinitions(office: Office, **query: Any) -> Any:
-    """Get definitions, optionally of one Category."""
-    return office.list_definitions(**use_formats(query))
-
-
-@api.route("/userods", methods=["GET"])
-@operation(READ_ALL, "21.3", "Userods GET")
-@api.arguments(UserodQuery, location="query", as_kwargs=True)
-@api.response(200, UserodSchema(many=True), description="The list")
-def listUserods(office: Office, **query: Any) -> Any:
-    """Get the users."""
-    return office.list_userods(**use_formats(query))
+list_operation("listTasks", "/tasks", "22.3.16", "Tasks GET (multiple)", TaskQuery, TaskSchema,
+               Office.list_tasks, "Get the tasks that match every given filter, by TaskNum.",
+               not_found=("Patient not found.", "Appointment not found."))
+list_operation("listTaskLists", "/tasklists", "22.3.15", "TaskLists GET", TaskListQuery,
+               TaskListSchema, Office.list_tasklists, "Get the task lists with a TaskListStatus.")
+list_operation("listDefinitions", "/definitions", "21.1", "Definitions GET", DefinitionQuery,
+               DefinitionSchema, Office.list_definitions, "Get definitions, optionally of one Category.")
+list_operation("listUserods", "/userods", "21.3", "Userods GET", UserodQuery, UserodSchema,
+               Office.list_userods, "Get the users.")

@@ -7,6 +7,7 @@ without the field name; OdSchema.handle_error prefixes it ("TaskListNum is inval
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -18,7 +19,7 @@ from typing import Any, Callable, Iterator, Mapping
 from marshmallow import EXCLUDE, Schema, fields
 from marshmallow.validate import Length, OneOf, Range
 
-from .store import (DATE_TYPES, MAX_ID, OBJECT_TYPES, TASK_PRIORITIES, TASK_STATUSES,
+from .store import (MAX_ID, OBJECT_TYPES, RECORD_TYPES, TASK_PRIORITIES, TASK_STATUSES,
                     TASKLIST_STATUSES, BadRequest, ReminderType, RelativeTime)
 
 REQUIRED = "is required."
@@ -289,51 +290,43 @@ class OdSchema(Schema):
         raise BadRequest(text if name == "_schema" else f"{name} {text}")
 
 
-# responses (also the record format of fixtures and of /__admin/state)
+# records: one wire schema per store record type, made from its declaration
 
-class TaskSchema(OdSchema):
-    """The Task object, fields in the documented order (apitasks.md)."""
-
-    TaskNum = OdInteger()
-    TaskListNum = OdInteger()
-    DateTask = OdDate()
-    KeyNum = OdInteger()
-    Descript = OdString()
-    TaskStatus = OdEnum(TASK_STATUSES)
-    IsRepeating = OdBool()
-    DateType = OdEnum(DATE_TYPES)
-    FromNum = OdInteger()
-    ObjectType = OdEnum(OBJECT_TYPES)
-    DateTimeEntry = OdDateTime()
-    UserNum = OdInteger()
-    DateTimeFinished = OdDateTime()
-    PriorityDefNum = OdInteger()
-    ReminderGroupId = OdString()
-    ReminderType = ReminderTypeField()
-    ReminderFrequency = OdInteger()
-    DateTimeOriginal = OdDateTime()
-    SecDateTEdit = OdDateTime()
-    DescriptOverride = OdString()
-    IsReadOnly = OdBool()
+def record_field(declared: dataclasses.Field) -> fields.Field:
+    """The wire field of a record field (store/records.py), by its type and metadata."""
+    meta = declared.metadata
+    options: dict[str, Any] = {"required": meta.get("required", False)}
+    if "wire" in meta:
+        options["data_key"] = meta["wire"]
+    if "flags" in meta:
+        return ReminderTypeField(**options)
+    if "choices" in meta:
+        return OdEnum(meta["choices"], **options)
+    kinds: dict[str, Callable[..., fields.Field]] = {
+        "int": OdInteger, "str": OdString, "bool": OdBool, "date": OdDate, "datetime": OdDateTime,
+        "tuple[int, ...]": lambda **kw: fields.List(
+            OdInteger(), error_messages={"invalid": "must be a list of integers."}, **kw)}
+    return kinds[declared.type](**options)
 
 
-class TaskListSchema(OdSchema):
-    """A task list (apitasklists.md)."""
+def record_schema(cls: type) -> type[OdSchema]:
+    """The wire schema of a record type: its fields in order, named ``<Type>Schema`` (the
+    OpenAPI component is ``<Type>``). Also the record format of fixtures, of
+    /__admin/state and of the persistence journal."""
+    declared = {f.name: record_field(f) for f in dataclasses.fields(cls)}
+    return OdSchema.from_dict(declared, name=f"{cls.__name__}Schema")
 
-    TaskListNum = OdInteger()
-    Descript = OdString()
-    Parent = OdInteger()
-    DateTL = OdDate()
-    IsRepeating = OdBool()
-    DateType = OdEnum(DATE_TYPES)
-    FromNum = OdInteger()
-    ObjectType = OdEnum(OBJECT_TYPES)
-    DateTimeEntry = OdDateTime()
-    TaskListStatus = OdEnum(TASKLIST_STATUSES)
+
+RECORD_SCHEMAS: dict[str, type[OdSchema]] = {kind: record_schema(cls)
+                                             for kind, cls in RECORD_TYPES.items()}
+TaskSchema = RECORD_SCHEMAS["tasks"]
+TaskListSchema = RECORD_SCHEMAS["tasklists"]
+UserodSchema = RECORD_SCHEMAS["userods"]
 
 
 class DefinitionSchema(OdSchema):
-    """A definition (apidefinitions.md); ``category`` is the Category's name."""
+    """A definition on the wire (apidefinitions.md): ``category`` is the Category's name,
+    and ItemOrder, which the office keeps, is not sent."""
 
     DefNum = OdInteger()
     ItemName = OdString()
@@ -341,49 +334,6 @@ class DefinitionSchema(OdSchema):
     Category = OdInteger()
     category = fields.Function(lambda d: DEFINITION_CATEGORIES.get(d.Category, ""), dump_only=True)
     isHidden = OdBool(attribute="IsHidden")
-    ItemOrder = OdInteger(load_only=True)  # not on the wire; orders the default priority
-
-
-class DefinitionRecordSchema(DefinitionSchema):
-    """A definition as fixtures store it: with ItemOrder, without the derived ``category``."""
-
-    class Meta(OdSchema.Meta):
-        exclude = ("category",)
-
-    ItemOrder = OdInteger()
-
-
-class UserodSchema(OdSchema):
-    """A user (apiuserods.md)."""
-
-    UserNum = OdInteger()
-    UserName = OdString()
-    userGroupNums = fields.List(OdInteger(), error_messages={"invalid": "must be a list of integers."})
-    EmployeeNum = OdInteger()
-    employeeName = OdString()
-    ClinicNum = OdInteger()
-    ProviderNum = OdInteger()
-    providerName = OdString()
-    emailAddress = OdString()
-    IsHidden = OdBool()
-    UserNumCEMT = OdInteger()
-    IsPasswordResetRequired = OdBool()
-
-
-class PatientSchema(OdSchema):
-    """A patient; reference data only (KeyNum of Patient tasks), not served."""
-
-    PatNum = OdInteger()
-    LName = OdString()
-    FName = OdString()
-
-
-class AppointmentSchema(OdSchema):
-    """An appointment; reference data only (KeyNum of Appointment tasks), not served."""
-
-    AptNum = OdInteger()
-    PatNum = OdInteger()
-    AptDateTime = OdDateTime()
 
 
 # request bodies (fields in the order of SPEC §2, which is the order errors are reported)

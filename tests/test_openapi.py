@@ -5,6 +5,8 @@ import re
 from datetime import date
 from pathlib import Path
 
+import jsonschema
+import pytest
 import yaml
 from click.testing import CliRunner
 from flask.testing import FlaskClient
@@ -125,3 +127,61 @@ def test_openapi_body_examples_work_on_the_default_fixtures(api):
     assert created.status_code == 201, created.get_json()
     updated = api.put("/tasks/6857", json=update)
     assert updated.status_code == 200, updated.get_json()
+
+
+# --- the document is what the routes do: operation by operation ---------------------------
+
+DOC = openapi.build()
+OPERATIONS = [(path, method, operation) for path, item in DOC["paths"].items()
+              for method, operation in item.items()]
+BAD_VALUE = {"integer": "x1", "string": "\x00not one of them"}
+
+
+def _url(path: str) -> str:
+    return path.replace("{TaskNum}", "1408")
+
+
+def _call(api, method: str, path: str, query: dict | None = None, body=None):
+    operation = DOC["paths"][path][method]
+    if body is None and "requestBody" in operation:
+        body = operation["requestBody"]["content"]["application/json"]["example"]
+    return getattr(api, method)(_url(path), query=query or {}, json=body)
+
+
+def _validate(instance, schema) -> None:
+    jsonschema.validate(instance, {**schema, "components": DOC["components"]},
+                        cls=jsonschema.Draft202012Validator)
+
+
+@pytest.mark.parametrize("path, method, operation", OPERATIONS,
+                         ids=[op["operationId"] for _, _, op in OPERATIONS])
+def test_openapi_each_operation_loads_its_declared_parameters_and_body(api, path, method, operation):
+    for parameter in operation["parameters"]:
+        if parameter["in"] != "query" or "pattern" in parameter["schema"]:
+            continue  # the path's TaskNum is tested with every view; formats: below
+        bad = BAD_VALUE["integer" if parameter["schema"]["type"] == "integer" else "string"]
+        r = _call(api, method, path, {parameter["name"]: bad})
+        assert (r.status_code, r.get_json().split()[0]) == (400, parameter["name"])
+    for name in ("DateFormatString", "DateTimeFormatString"):
+        r = _call(api, method, path, {name: "zzz"})
+        assert (r.status_code, r.get_json().split()[0]) == (400, name)
+    body = operation.get("requestBody", {}).get("content", {}).get("application/json")
+    if body is not None:
+        schema = DOC["components"]["schemas"][body["schema"]["$ref"].rsplit("/", 1)[1]]
+        for name in schema["properties"]:
+            r = _call(api, method, path, body={**body["example"], name: [1]})
+            assert (r.status_code, r.get_json().split()[0]) == (400, name)
+
+
+@pytest.mark.parametrize("path, method, operation", OPERATIONS,
+                         ids=[op["operationId"] for _, _, op in OPERATIONS])
+def test_openapi_each_operation_answers_its_declared_response(api, path, method, operation):
+    r = _call(api, method, path, {"DateTimeOriginal": "0001-01-01 00:00:00"}
+              if operation["operationId"] == "listTasks" else None)
+    [(status, declared)] = [(s, d) for s, d in operation["responses"].items() if s.startswith("2")]
+    assert r.status_code == int(status), r.get_json()
+    assert r.get_json(), "an empty answer proves nothing"
+    _validate(r.get_json(), declared["content"]["application/json"]["schema"])
+    for header, spec in declared.get("headers", {}).items():
+        assert re.search(spec["schema"]["pattern"], r.headers[header])
+    _validate(api.get("/tasks/99999999").get_json(), DOC["components"]["schemas"]["Error"])

@@ -72,6 +72,11 @@ class Office:
         self._tasks_shared = True
         self._next_task_num = self.tasks.max_num() + 1
 
+    def records(self, kind: str) -> list[Any]:
+        """Every record of *kind* (a RECORD_TYPES name), by primary key."""
+        table = getattr(self, kind)
+        return list(table) if kind == "tasks" else list(table.values())
+
     # -- helpers --
     def require_version(self, since: str, what: str) -> None:
         """400 when the office is older than the version that added *what*."""

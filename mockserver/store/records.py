@@ -1,14 +1,18 @@
 """The records an office holds, one frozen dataclass per table, and the store's errors.
 
-Attribute names are the wire names, fields in the documented wire order, so a record is
-dumped as it is. Records are immutable: an office shares its seed's records and only
-makes new ones for what it writes.
+Each record type is declared once, here: its fields, in the documented wire order, with
+the wire names, types and defaults; a field's metadata says what its type alone cannot
+(``choices`` of an enum, ``flags`` of a .NET flags enum, ``wire``: a name on the wire
+other than the attribute's, ``required`` in fixtures). schemas.record_schema turns a
+record type into its wire schema, which fixtures, the state export and import and the
+persistence journal use too. Records are immutable: an office shares its seed's records
+and only makes new ones for what it writes.
 """
 from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 
 UNSET_DATE = date(1, 1, 1)
@@ -66,24 +70,24 @@ class ReminderType(enum.IntFlag):
 
 @dataclass(frozen=True, slots=True)
 class Task:
-    """One row of the task table."""
+    """A task (apitasks.md)."""
 
     TaskNum: int
     TaskListNum: int = 0
     DateTask: date = UNSET_DATE
     KeyNum: int = 0
     Descript: str = ""
-    TaskStatus: str = "New"
+    TaskStatus: str = field(default="New", metadata={"choices": TASK_STATUSES})
     IsRepeating: bool = False
-    DateType: str = "None"
+    DateType: str = field(default="None", metadata={"choices": DATE_TYPES})
     FromNum: int = 0
-    ObjectType: str = "None"
+    ObjectType: str = field(default="None", metadata={"choices": OBJECT_TYPES})
     DateTimeEntry: datetime = UNSET_DATETIME
     UserNum: int = 0
     DateTimeFinished: datetime = UNSET_DATETIME
     PriorityDefNum: int = 0
     ReminderGroupId: str = ""
-    ReminderType: int = 0
+    ReminderType: int = field(default=0, metadata={"flags": ReminderType})
     ReminderFrequency: int = 0
     DateTimeOriginal: datetime = UNSET_DATETIME
     SecDateTEdit: datetime = UNSET_DATETIME
@@ -99,30 +103,37 @@ class Task:
 
 @dataclass(frozen=True, slots=True)
 class TaskList:
+    """A task list (apitasklists.md)."""
+
     TaskListNum: int
     Descript: str = ""
     Parent: int = 0
     DateTL: date = UNSET_DATE
     IsRepeating: bool = False
-    DateType: str = "None"
+    DateType: str = field(default="None", metadata={"choices": DATE_TYPES})
     FromNum: int = 0
-    ObjectType: str = "None"
+    ObjectType: str = field(default="None", metadata={"choices": OBJECT_TYPES})
     DateTimeEntry: datetime = UNSET_DATETIME
-    TaskListStatus: str = "Active"
+    TaskListStatus: str = field(default="Active", metadata={"choices": TASKLIST_STATUSES})
 
 
 @dataclass(frozen=True, slots=True)
 class Definition:
+    """A definition (apidefinitions.md) as the office keeps it; ItemOrder orders the
+    default task priority and is not on the wire (schemas.DefinitionSchema)."""
+
     DefNum: int
-    Category: int
     ItemName: str = ""
     ItemValue: str = ""
+    Category: int = field(default=0, metadata={"required": True})
+    IsHidden: bool = field(default=False, metadata={"wire": "isHidden"})
     ItemOrder: int = 0
-    IsHidden: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Userod:
+    """A user (apiuserods.md)."""
+
     UserNum: int
     UserName: str = ""
     userGroupNums: tuple[int, ...] = ()
@@ -139,6 +150,8 @@ class Userod:
 
 @dataclass(frozen=True, slots=True)
 class Patient:
+    """A patient: reference data only (KeyNum of Patient tasks), not served."""
+
     PatNum: int
     LName: str = ""
     FName: str = ""
@@ -146,6 +159,8 @@ class Patient:
 
 @dataclass(frozen=True, slots=True)
 class Appointment:
+    """An appointment: reference data only (KeyNum of Appointment tasks), not served."""
+
     AptNum: int
     PatNum: int = 0
     AptDateTime: datetime = UNSET_DATETIME
