@@ -166,11 +166,14 @@ def announce_when_ready(host: str, port: int, what: str) -> None:
 
 def _granian(config: dict[str, Any], quiet: bool, host: str, port: int, threads: int,
              what: str) -> Any:
-    """The granian server; the fixtures and keys are checked here first, so that their
-    errors come before anything listens (the worker builds the app itself)."""
+    """The granian server. The keys file, the data folder and the port are checked here,
+    so that their errors come before anything starts; the worker loads the fixtures as it
+    builds the app (loading them here too would double the start and the memory), and
+    says what is wrong with them before the banner."""
     from .fast import GranianServer
 
-    load_dir(config["FIXTURES"])
+    if config["FIXTURES"] is not None and not Path(config["FIXTURES"]).is_dir():
+        raise FixtureError(f"{config['FIXTURES']}: not a folder of fixtures")
     load_keys(config["KEYS"], strict=config["STRICT_KEYS"])
     if config["DATA_DIR"]:
         check_available(config["DATA_DIR"])

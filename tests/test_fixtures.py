@@ -144,7 +144,12 @@ def test_check_fixtures_real_command_exit_codes(tmp_path):
     assert passed.returncode == 0, passed.stderr
 
 
-def test_serve_refuses_bad_fixtures(tmp_path):
+@pytest.mark.parametrize("server", ["granian", "waitress"])
+def test_serve_refuses_bad_fixtures(tmp_path, server):
+    # granian's worker loads them: its error comes from that process, before any banner
     folder = fixture_dir(tmp_path, tasks="- {TaskNum: x}\n")
-    result = CliRunner().invoke(main, ["serve", "--port", "0", "--fixtures", str(folder)])
-    assert result.exit_code == 1 and "TaskNum is invalid." in result.output
+    done = subprocess.run([sys.executable, "-m", "mockserver", "serve", "--port", "0",
+                           "--server", server, "--fixtures", str(folder)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "TaskNum is invalid." in done.stderr
+    assert "listening" not in done.stdout
