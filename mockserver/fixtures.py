@@ -18,8 +18,9 @@ import yaml
 from marshmallow import RAISE, Schema, fields
 
 from .schemas import RECORD_SCHEMAS, OdBool, OdEnum, OdSchema, OdString, dump
-from .store import (DEFAULT_VERSION, PERMISSIONS, RECORD_TYPES, TASK_PRIORITIES, ApiError,
-                    Dataset, KeyPolicy, Office, parse_version, primary_key)
+from .store import (DEFAULT_UTC_OFFSET, DEFAULT_VERSION, PERMISSIONS, RECORD_TYPES,
+                    TASK_PRIORITIES, ApiError, Dataset, KeyPolicy, Office, parse_utc_offset,
+                    parse_version, primary_key)
 
 OFFICE = "office"  # office.yaml: settings of the office itself
 
@@ -108,7 +109,7 @@ def parse_documents(documents: Mapping[str, Any], origin: str = "") -> Dataset:
             raise FixtureError(f"{_where(origin, kind)}: must be a list of records")
         records[kind] = _load_records(kind, schema, rows, origin)
     _check_references(records, origin)
-    return Dataset(records, _office_settings(documents.get(OFFICE), origin))
+    return Dataset(records, *_office_settings(documents.get(OFFICE), origin))
 
 
 def _load_records(kind: str, schema: type[Schema], rows: list[Any], origin: str) -> list[Any]:
@@ -142,18 +143,25 @@ def _load_records(kind: str, schema: type[Schema], rows: list[Any], origin: str)
     return loaded
 
 
-def _office_settings(settings: Any, origin: str) -> str:
+def _office_settings(settings: Any, origin: str) -> tuple[str, str]:
+    """office.yaml's version and utc_offset."""
     where = _where(origin, OFFICE)
     if settings is None:
-        return DEFAULT_VERSION
-    if not isinstance(settings, dict) or set(settings) - {"version"}:
-        raise FixtureError(f"{where}: may only set version")
+        return DEFAULT_VERSION, DEFAULT_UTC_OFFSET
+    if not isinstance(settings, dict) or set(settings) - {"version", "utc_offset"}:
+        raise FixtureError(f"{where}: may only set version and utc_offset")
     version = settings.get("version", DEFAULT_VERSION)
+    offset = settings.get("utc_offset", DEFAULT_UTC_OFFSET)
     try:
         parse_version(version if isinstance(version, str) else "")
     except ValueError:
         raise FixtureError(f'{where}: version must be a quoted version such as "24.4.13"') from None
-    return version
+    try:
+        parse_utc_offset(offset if isinstance(offset, str) else "")
+    except ValueError:
+        raise FixtureError(f'{where}: utc_offset must be a quoted offset such as "-07:00", '
+                           f"not {offset!r}") from None
+    return version, offset
 
 
 def _check_references(records: Mapping[str, list[Any]], origin: str) -> None:
@@ -170,6 +178,8 @@ def _check_references(records: Mapping[str, list[Any]], origin: str) -> None:
                   ("PriorityDefNum", lambda r: r.PriorityDefNum in priorities)],
         "tasklists": [("Parent", lambda r: r.Parent in keys["tasklists"])],
         "appointments": [("PatNum", lambda r: r.PatNum in keys["patients"])],
+        "tasknotes": [("TaskNum", lambda r: r.TaskNum in keys["tasks"] - {0}),
+                      ("UserNum", lambda r: r.UserNum in keys["userods"] - {0})],
     }
     for kind, checks in rules.items():
         for index, row in enumerate(records[kind], 1):
@@ -184,7 +194,8 @@ def export_office(office: Office) -> dict[str, Any]:
     """The office's data in fixture form (absolute timestamps), for /__admin/state and the
     persistence journal."""
     with office.lock:
-        documents: dict[str, Any] = {OFFICE: {"version": office.version}}
+        documents: dict[str, Any] = {OFFICE: {"version": office.version,
+                                              "utc_offset": office.utc_offset_text}}
         for kind, schema in RECORD_SCHEMAS.items():
             documents[kind] = dump(schema(), office.records(kind), many=True)
     return documents

@@ -29,6 +29,11 @@ LAST_NAMES = ("Anderson", "Moss", "Smith", "Jones", "Garcia", "Nguyen", "Patel",
 FIRST_NAMES = ("Thomas", "Carrie", "Rebecca", "Brian", "Maria", "Linh", "Ravi", "Lynda")
 
 
+NOTES_PER_TASK = (0, 0, 1, 1, 1, 2, 3)  # drawn per task: 1.14 on average
+NOTES = ("Called, left a message.", "Waiting on the lab.", "Done on my side.",
+         "Patient will call back.", "Moved to tomorrow.", "Sent to the doctor's list.")
+
+
 def _ago(minutes: int) -> str:
     """A relative fixture timestamp *minutes* before now (``now-3d4h5m``)."""
     days, rest = divmod(minutes, 24 * 60)
@@ -42,7 +47,8 @@ def generate(tasks: int, seed: int = 0) -> dict[str, Any]:
     """Fixture documents with *tasks* tasks and proportionate reference data.
 
     One task list per TASKS_PER_LIST tasks, one user per 500, one patient per 10 and one
-    appointment per 20; a third of the tasks point to a patient, a sixth to an appointment.
+    appointment per 20; a third of the tasks point to a patient, a sixth to an appointment;
+    a task has 0 to 3 notes, 1 on average (NOTES_PER_TASK).
     """
     rng = random.Random(seed)
     n_lists = max(1, tasks // TASKS_PER_LIST)
@@ -61,7 +67,8 @@ def generate(tasks: int, seed: int = 0) -> dict[str, Any]:
     definitions = [{"DefNum": num, "Category": TASK_PRIORITIES, "ItemName": name,
                     "ItemValue": value, "ItemOrder": order}
                    for num, name, value, order in PRIORITIES]
-    rows = []
+    rows: list[dict[str, Any]] = []
+    notes: list[dict[str, Any]] = []
     for i in range(tasks):
         original = rng.randint(0, SPREAD_DAYS * 24 * 60)
         row: dict[str, Any] = {
@@ -81,7 +88,11 @@ def generate(tasks: int, seed: int = 0) -> dict[str, Any]:
         elif kind < 1 / 2:
             row.update(ObjectType="Appointment", KeyNum=rng.randint(1, n_appointments))
         rows.append(row)
-    return {"tasks": rows, "tasklists": tasklists, "definitions": definitions,
+        for _ in range(rng.choice(NOTES_PER_TASK)):
+            notes.append({"TaskNoteNum": len(notes) + 1, "TaskNum": row["TaskNum"],
+                          "UserNum": rng.randint(1, n_users), "Note": rng.choice(NOTES),
+                          "DateTimeNote": _ago(rng.randint(0, original))})
+    return {"tasks": rows, "tasknotes": notes, "tasklists": tasklists, "definitions": definitions,
             "userods": userods, "patients": patients, "appointments": appointments,
             "office": {"version": DEFAULT_VERSION}}
 

@@ -18,7 +18,8 @@ from flask import Blueprint, Flask, Response, abort, current_app
 from marshmallow import fields
 
 from .routes import AUTH_FORMAT, ERROR, MEDIA_TYPE, api
-from .schemas import (DATE_FORMAT, DATETIME_FORMAT, DATETIME_PATTERN, FORMAT_STRING_PATTERN,
+from .dotnetformat import FORMAT_STRING_PATTERN
+from .schemas import (DATE_FORMAT, DATETIME_FORMAT, DATETIME_PATTERN,
                       FormatString, OdBool, OdDate, OdDateTime, OdInteger, QueryInteger,
                       ReminderTypeField, RequestSchema)
 from .store import PERMISSIONS, ReminderType
@@ -38,7 +39,8 @@ DESCRIPTION = (
     "Content-Type the answer is 400. Errors are a JSON string. A method a path does not "
     "have answers 405 with an `Allow` header; an unknown path 404. Every operation accepts "
     "`DateFormatString` and `DateTimeFormatString` (.NET custom formats with the tokens "
-    "yyyy yy MM M dd d HH H hh h mm ss tt), which change how dates "
+    "yyyy yy MMMM MMM MM M dddd ddd dd d HH H hh h mm ss fff ff f tt zzz zz z; zzz is the "
+    "office's UTC offset), which change how dates "
     f"({DATE_FORMAT}) and datetimes ({DATETIME_FORMAT}) in the response are written.")
 
 BAD_REQUEST = (

@@ -28,10 +28,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .fixtures import FixtureError, export_office, parse_documents
-from .schemas import TaskSchema, dump, load
-from .store import ApiError, Clock, Office, Registry, Task
-
-TASK = TaskSchema()
+from .schemas import RECORD_SCHEMAS, dump, load
+from .store import RECORD_TYPES, TABLES, ApiError, Clock, Office, Registry
 
 try:
     import fcntl
@@ -148,10 +146,11 @@ class FileJournal:
             return
         self._append(office, _office_record(office))
 
-    def tasks(self, office: Office, tasks: tuple[Task, ...]) -> None:
-        """Record inserted or replaced tasks (called inside the office lock)."""
+    def records(self, office: Office, kind: str, records: tuple[Any, ...]) -> None:
+        """Record inserted or replaced records of *kind* (called inside the office lock)."""
         head = _office_record(office) if office.journal_id is None else None
-        self._append(office, head, {"op": "tasks", "tasks": dump(TASK, tasks, many=True)})
+        self._append(office, head, {"op": kind, kind: dump(RECORD_SCHEMAS[kind](), records,
+                                                            many=True)})
 
     def clock(self, office: Office) -> None:
         """Record the office clock (Clock.listener)."""
@@ -238,8 +237,9 @@ class FileJournal:
             office = registry.new_office(record["key"], parse_documents(record["state"]), clock)
             by_id[record["id"]] = office
             registry.put(office)
-        elif op == "tasks":
-            by_id[record["id"]].restore(Task(**load(TASK, row)) for row in record["tasks"])
+        elif op in TABLES:  # records of a table that offices write
+            cls, schema = RECORD_TYPES[op], RECORD_SCHEMAS[op]()
+            by_id[record["id"]].restore(op, [cls(**load(schema, row)) for row in record[op]])
         elif op == "clock":
             _restore_clock(by_id[record["id"]].clock, record["clock"])
         elif op == "reset":

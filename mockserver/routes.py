@@ -18,7 +18,9 @@ from marshmallow import Schema
 from .blueprints import Blueprint
 from .schemas import (DefinitionQuery, DefinitionSchema, FormatQuery, TaskCreateSchema,
                       TaskListQuery, TaskListSchema, TaskNumPath, TaskQuery, TaskSchema,
-                      TaskUpdateSchema, UserodQuery, UserodSchema, REQUEST_FORMATS, use_formats)
+                      TaskNoteCreateSchema, TaskNoteNumPath, TaskNoteQuery, TaskNoteSchema,
+                      TaskNoteUpdateSchema, TaskUpdateSchema, UserodQuery, UserodSchema,
+                      answer_as_api, plain_answers)
 from .store import ALL_OTHERS, READ_ALL, BadRequest, Office, Registry, Unauthorized
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -28,6 +30,7 @@ AUTH_FORMAT = "ODFHIR {DeveloperKey}/{CustomerKey}"
 MEDIA_TYPE = "application/json"
 ERROR = {"$ref": "#/components/schemas/Error"}  # openapi.py declares it: a JSON string
 TASK_NUM = "$response.body#/TaskNum"
+TASK_NOTE_NUM = "$response.body#/TaskNoteNum"
 
 
 def registry() -> Registry:
@@ -95,24 +98,19 @@ def begin_api_request() -> Response | None:
 
 
 def init_app(app: Flask) -> None:
-    """Serve /api/v1: the blueprint, and before each request the default date formats and
+    """Serve /api/v1: the blueprint, and before each request the plain answer style and
     ``begin_api_request``."""
-    app.before_request(default_formats)
+    app.before_request(plain_answers)  # every request: until its view says otherwise
     app.before_request(begin_api_request)
     app.register_blueprint(api)
 
 
-def default_formats() -> None:
-    """Dates in their default formats, until a view reads DateFormatString and
-    DateTimeFormatString (every request, the control API's too)."""
-    REQUEST_FORMATS.set({})
-
-
 def operation(permission: str, since: str, title: str, *, not_found: tuple[str, ...] = (),
-              links: dict[str, str] | None = None) -> Callable:
+              links: dict[str, dict[str, str]] | None = None) -> Callable:
     """Declare a view as an API method: who may call it, since which version, and the
-    404 messages it can give; *links* are the operations its answer's TaskNum leads to.
-    The view gets the caller's office (``begin_api_request``) as its first argument."""
+    404 messages it can give; *links*: the operations its answer leads to, each with the
+    parameters it gives them (OpenAPI link expressions). The view gets the caller's office
+    (``begin_api_request``) as its first argument."""
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -124,9 +122,9 @@ def operation(permission: str, since: str, title: str, *, not_found: tuple[str, 
             responses["404"] = {"description": "A referenced record does not exist",
                                 "content": {MEDIA_TYPE: {"schema": ERROR, **_examples(not_found)}}}
         if links:
-            responses["success"] = {"links": {
-                target: {"operationId": target, "parameters": {"TaskNum": source}}
-                for target, source in links.items()}}
+            responses["success"] = {"links": {  # openapi.py puts them on the success answer
+                target: {"operationId": target, "parameters": parameters}
+                for target, parameters in links.items()}}
         return api.doc(operationId=view.__name__, summary=title, responses=responses,
                        description=f"{view.__doc__} Needs the `{permission}` permission and "
                                    f"office version {since} or later.")(wrapper)
@@ -142,9 +140,10 @@ def url_pattern(path: str) -> str:
     return re.sub(r"\\{\w+\\}", "[0-9]+", re.escape(f"{api.url_prefix}{path}")) + "$"
 
 
-LOCATION = {"Location": {
-    "description": "The new record's URL (its getTask operation)", "required": True,
-    "schema": {"type": "string", "format": "uri", "pattern": url_pattern("/tasks/{TaskNum}")}}}
+def location(path: str) -> dict[str, Any]:
+    """The Location header of a POST's answer: the new record's URL, at the API's *path*."""
+    schema = {"type": "string", "format": "uri", "pattern": url_pattern(path)}
+    return {"Location": {"description": "The new record's URL", "required": True, "schema": schema}}
 
 
 @api.route("/tasks/<TaskNum>", methods=["GET"])
@@ -154,7 +153,7 @@ LOCATION = {"Location": {
 @api.response(200, TaskSchema, description="The record")
 def getTask(office: Office, TaskNum: int, **query: Any) -> Any:
     """Get a single task."""
-    use_formats(query)
+    answer_as_api(query, office.utc_offset)
     return office.get_task(TaskNum)
 
 
@@ -162,16 +161,18 @@ def getTask(office: Office, TaskNum: int, **query: Any) -> Any:
 @operation(ALL_OTHERS, "22.3.17", "Tasks POST",
            not_found=("TaskList not found.", "Patient not found.", "Appointment not found.",
                       "User not found.", "Definition not found."),
-           links={"getTask": TASK_NUM, "updateTask": TASK_NUM})
+           links={"getTask": {"TaskNum": TASK_NUM}, "updateTask": {"TaskNum": TASK_NUM},
+                  "listTaskNotes": {"TaskNum": TASK_NUM}})
 @api.arguments(FormatQuery, location="query", as_kwargs=True)
 @api.arguments(TaskCreateSchema, location="json", example={  # apitasks.md's example
     "TaskListNum": 3842, "Descript": "Please attach the Insurance card and info for this patient.",
     "UserNum": 12, "KeyNum": 73, "ObjectType": "Patient", "DateTimeEntry": "2022-10-12 08:00:00",
     "PriorityDefNum": 90, "DescriptOverride": "Patient insurance task"})
-@api.response(201, TaskSchema, description="Created: the new record", headers=LOCATION)
+@api.response(201, TaskSchema, description="Created: the new record",
+              headers=location("/tasks/{TaskNum}"))
 def createTask(office: Office, body: dict[str, Any], **query: Any) -> Any:
     """Create a task."""
-    use_formats(query)
+    answer_as_api(query, office.utc_offset)
     task = office.create_task(body)
     return task, {"Location": url_for("api.getTask", TaskNum=task.TaskNum, _external=True)}
 
@@ -180,7 +181,7 @@ def createTask(office: Office, body: dict[str, Any], **query: Any) -> Any:
 @operation(ALL_OTHERS, "22.4.15", "Tasks PUT",
            not_found=("Task not found.", "Patient not found.", "Appointment not found.",
                       "Definition not found."),
-           links={"getTask": "$request.path.TaskNum"})
+           links={"getTask": {"TaskNum": "$request.path.TaskNum"}})
 @api.arguments(TaskNumPath, location="path", as_kwargs=True)
 @api.arguments(FormatQuery, location="query", as_kwargs=True)
 @api.arguments(TaskUpdateSchema, location="json", example={  # apitasks.md's example
@@ -188,7 +189,7 @@ def createTask(office: Office, body: dict[str, Any], **query: Any) -> Any:
 @api.response(200, TaskSchema, description="The record")
 def updateTask(office: Office, body: dict[str, Any], TaskNum: int, **query: Any) -> Any:
     """Update the fields given of a task."""
-    use_formats(query)
+    answer_as_api(query, office.utc_offset)
     return office.update_task(TaskNum, body)
 
 
@@ -198,7 +199,7 @@ def list_operation(name: str, path: str, since: str, title: str, query: type[Sch
     """Declare ``GET path``, a list operation named *name*: its query loaded with *query*,
     answered with ``lister(office, **query)`` as a list of *record*."""
     def view(office: Office, **params: Any) -> Any:
-        return lister(office, **use_formats(params))
+        return lister(office, **answer_as_api(params, office.utc_offset))
     view.__name__, view.__qualname__, view.__doc__ = name, name, doc
     answer = api.response(200, record(many=True), description="The list")(view)
     loaded = api.arguments(query, location="query", as_kwargs=True)(answer)
@@ -211,6 +212,55 @@ list_operation("listTasks", "/tasks", "22.3.16", "Tasks GET (multiple)", TaskQue
 list_operation("listTaskLists", "/tasklists", "22.3.15", "TaskLists GET", TaskListQuery,
                TaskListSchema, Office.list_tasklists, "Get the task lists with a TaskListStatus.")
 list_operation("listDefinitions", "/definitions", "21.1", "Definitions GET", DefinitionQuery,
-               DefinitionSchema, Office.list_definitions, "Get definitions, optionally of one Category.")
+               DefinitionSchema, Office.list_definitions,
+               "Get definitions, optionally of one Category.")
 list_operation("listUserods", "/userods", "21.3", "Userods GET", UserodQuery, UserodSchema,
                Office.list_userods, "Get the users.")
+list_operation("listTaskNotes", "/tasknotes", "24.4.22", "TaskNotes GET (multiple)",
+               TaskNoteQuery, TaskNoteSchema, Office.list_notes,
+               "Get the notes of a task and/or by a user, by TaskNoteNum.",
+               not_found=("Task not found.", "User not found."))
+
+
+@api.route("/tasknotes/<TaskNoteNum>", methods=["GET"])
+@operation(READ_ALL, "24.4.22", "TaskNotes GET (single)", not_found=("TaskNote not found.",))
+@api.arguments(TaskNoteNumPath, location="path", as_kwargs=True)
+@api.arguments(FormatQuery, location="query", as_kwargs=True)
+@api.response(200, TaskNoteSchema, description="The record")
+def getTaskNote(office: Office, TaskNoteNum: int, **query: Any) -> Any:
+    """Get a single task note."""
+    answer_as_api(query, office.utc_offset)
+    return office.get_note(TaskNoteNum)
+
+
+@api.route("/tasknotes", methods=["POST"])
+@operation(ALL_OTHERS, "24.4.22", "TaskNotes POST",
+           not_found=("Task not found.", "User not found."),
+           links={"getTaskNote": {"TaskNoteNum": TASK_NOTE_NUM},
+                  "updateTaskNote": {"TaskNoteNum": TASK_NOTE_NUM}})
+@api.arguments(FormatQuery, location="query", as_kwargs=True)
+@api.arguments(TaskNoteCreateSchema, location="json", example={  # apitasknotes.md's example
+    "TaskNum": 64, "UserNum": 4, "Note": "Sending back to mark done."})
+@api.response(201, TaskNoteSchema, description="Created: the new record",
+              headers=location("/tasknotes/{TaskNoteNum}"))
+def createTaskNote(office: Office, body: dict[str, Any], **query: Any) -> Any:
+    """Add a note to a task."""
+    answer_as_api(query, office.utc_offset)
+    note = office.create_note(body)
+    url = url_for("api.getTaskNote", TaskNoteNum=note.TaskNoteNum, _external=True)
+    return note, {"Location": url}
+
+
+@api.route("/tasknotes/<TaskNoteNum>", methods=["PUT"])
+@operation(ALL_OTHERS, "24.4.22", "TaskNotes PUT", not_found=("TaskNote not found.",),
+           links={"getTaskNote": {"TaskNoteNum": "$request.path.TaskNoteNum"}})
+@api.arguments(TaskNoteNumPath, location="path", as_kwargs=True)
+@api.arguments(FormatQuery, location="query", as_kwargs=True)
+@api.arguments(TaskNoteUpdateSchema, location="json", example={  # apitasknotes.md's example
+    "DateTimeNote": "2025-01-16 09:12:00",
+    "Note": "Sending back to mark done. Edit: Actually, I still need this open."})
+@api.response(200, TaskNoteSchema, description="The record")
+def updateTaskNote(office: Office, body: dict[str, Any], TaskNoteNum: int, **query: Any) -> Any:
+    """Change a note's text and/or time."""
+    answer_as_api(query, office.utc_offset)
+    return office.update_note(TaskNoteNum, body)

@@ -11,13 +11,14 @@ import dataclasses
 import json
 import math
 import re
-from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import date, datetime
-from typing import Any, Callable, Iterator, Mapping
+from datetime import date, datetime, timedelta
+from typing import Any, Callable, Mapping
 
-from marshmallow import EXCLUDE, Schema, fields
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validates_schema
 from marshmallow.validate import Length, OneOf, Range
+
+from .dotnetformat import Formatter, compile_format
 
 from .store import (MAX_ID, OBJECT_TYPES, RECORD_TYPES, TASK_PRIORITIES, TASK_STATUSES,
                     TASKLIST_STATUSES, BadRequest, ReminderType, RelativeTime)
@@ -38,80 +39,24 @@ DATETIME_PATTERN = DATE_PATTERN[:-1] + r" (?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][
 DEFINITION_CATEGORIES = {1: "AdjTypes", 2: "ApptConfirmed", 3: "ApptProcsQuickAdd",
                          TASK_PRIORITIES: "TaskPriorities"}
 
-# --- .NET custom date and time format strings ------------------------------------------
-
-_DOTNET_PARTS = re.compile(r"'[^']*'|\"[^\"]*\"|\\.|([A-Za-z])\1*|.", re.S)
-_DOTNET_SPECIFIERS = set("dfFghHKmMstyz")  # letters .NET treats as format specifiers
-_DOTNET_TOKENS: dict[str, Callable[[datetime], str]] = {
-    "yyyy": lambda d: f"{d.year:04d}",  # not strftime: it does not pad year 1 on Linux
-    "yy": lambda d: f"{d.year % 100:02d}",
-    "MM": lambda d: f"{d.month:02d}",
-    "M": lambda d: str(d.month),
-    "dd": lambda d: f"{d.day:02d}",
-    "d": lambda d: str(d.day),
-    "HH": lambda d: f"{d.hour:02d}",
-    "H": lambda d: str(d.hour),
-    "hh": lambda d: f"{(d.hour - 1) % 12 + 1:02d}",
-    "h": lambda d: str((d.hour - 1) % 12 + 1),
-    "mm": lambda d: f"{d.minute:02d}",
-    "ss": lambda d: f"{d.second:02d}",
-    "tt": lambda d: "AM" if d.hour < 12 else "PM",
-}
 
 
-# The strings compile_format accepts, as one regex for the OpenAPI document: literals
-# (quoted text, a quote that never closes, \x, a non-specifier character) and at least one
-# token, each a maximal run of its letter. tests/test_openapi.py checks the two agree.
-_FORMAT_TOKEN = (r"(?:yyyy(?!y)|yy(?!y)|MM?(?!M)|dd?(?!d)|HH?(?!H)|hh?(?!h)"
-                 r"|mm(?!m)|ss(?!s)|tt(?!t))")
-_FORMAT_LITERAL = (r"""(?:'[^']*'|"[^"]*"|'(?![^']*')|"(?![^"]*")"""
-                   r"""|\\[\s\S]|\\$|[^'"\\dfFghHKmMstyz])""")
-FORMAT_STRING_PATTERN = rf"^{_FORMAT_LITERAL}*{_FORMAT_TOKEN}(?:{_FORMAT_LITERAL}|{_FORMAT_TOKEN})*$"
+@dataclasses.dataclass(frozen=True)
+class Answer:
+    """How the answer being dumped writes dates, datetimes and text: an API answer uses
+    the request's DateFormatString/DateTimeFormatString, the office's UTC offset (``zzz``)
+    and Open Dental's text rule; everything else (the control API, fixtures, the state,
+    the journal) the plain defaults."""
+
+    date: Formatter = compile_format(DATE_FORMAT)
+    datetime: Formatter = compile_format(DATETIME_FORMAT)
+    utc_offset: timedelta = timedelta()
+    api_text: bool = False  # apiimplementation: "outputs carriage returns (\r\n) as spaces"
 
 
-def compile_format(pattern: str) -> Callable[[datetime], str]:
-    """A formatter for a .NET custom format such as ``dd/MM/yyyy HH:mm:ss``.
-
-    Raises ValueError naming the first unsupported specifier (``MMM``, ``zzz``...).
-    Letters that are not .NET specifiers, quoted text and ``\\x`` are literal.
-    """
-    if not pattern:
-        raise ValueError("an empty format")
-    parts: list[str | Callable[[datetime], str]] = []
-    for m in _DOTNET_PARTS.finditer(pattern):
-        text = m.group(0)
-        if m.group(1) and m.group(1) in _DOTNET_SPECIFIERS:
-            if text not in _DOTNET_TOKENS:
-                raise ValueError(f"the unsupported token '{text}'")
-            parts.append(_DOTNET_TOKENS[text])
-        elif text[0] in "'\"":
-            parts.append(text[1:-1])
-        elif text[0] == "\\":
-            parts.append(text[1:])
-        else:
-            parts.append(text)
-    if all(isinstance(p, str) for p in parts):
-        raise ValueError("no date or time token")
-    return lambda d: "".join(p if isinstance(p, str) else p(d) for p in parts)
-
-
-Formatter = Callable[[datetime], str]
-DEFAULT_FORMATTERS: dict[str, Formatter] = {"date": compile_format(DATE_FORMAT),
-                                            "datetime": compile_format(DATETIME_FORMAT)}
-# The formats of the request being answered ("date"/"datetime" -> formatter): set by
-# ``formats_in_use`` around a dump, read by the date fields.
-REQUEST_FORMATS: ContextVar[Mapping[str, Formatter]] = ContextVar("REQUEST_FORMATS", default={})
-
-
-@contextmanager
-def formats_in_use(formats: Mapping[str, Formatter]) -> Iterator[None]:
-    """Dump dates and datetimes with *formats* (a request's DateFormatString and
-    DateTimeFormatString) inside the block."""
-    token = REQUEST_FORMATS.set(formats)
-    try:
-        yield
-    finally:
-        REQUEST_FORMATS.reset(token)
+# The answer of the request being served: set by ``answer_as_api`` in each API view and
+# reset before every request; read by the fields as they dump.
+ANSWER: ContextVar[Answer] = ContextVar("ANSWER", default=Answer())
 
 
 # --- fields ------------------------------------------------------------------------------
@@ -144,8 +89,17 @@ class QueryInteger(fields.Integer):
 
 
 class OdString(fields.String):
+    """A JSON string; in API answers each \r\n is written as a space, as Open Dental's
+    serializer does (the stored text keeps it)."""
+
     default_error_messages = {"invalid": "must be a string.", "null": "must be a string.",
                               "required": REQUIRED}
+
+    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> str | None:
+        text = super()._serialize(value, attr, obj, **kwargs)
+        if text is not None and ANSWER.get().api_text:
+            return text.replace("\r\n", " ")
+        return text
 
 
 class OdEnum(fields.String):
@@ -187,11 +141,11 @@ class _OdTemporal(fields.Field):
     kind = ""  # "date" or "datetime": which request format applies
 
     def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> str:
-        """The value in the request's format (REQUEST_FORMATS), else the default one."""
-        formatter = REQUEST_FORMATS.get().get(self.kind) or DEFAULT_FORMATTERS[self.kind]
+        """The value in the answer's format (ANSWER)."""
+        answer = ANSWER.get()
         if not isinstance(value, datetime):
             value = datetime.combine(value, datetime.min.time())
-        return formatter(value)
+        return getattr(answer, self.kind)(value, answer.utc_offset)
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
         if isinstance(value, str):
@@ -321,6 +275,7 @@ RECORD_SCHEMAS: dict[str, type[OdSchema]] = {kind: record_schema(cls)
                                              for kind, cls in RECORD_TYPES.items()}
 TaskSchema = RECORD_SCHEMAS["tasks"]
 TaskListSchema = RECORD_SCHEMAS["tasklists"]
+TaskNoteSchema = RECORD_SCHEMAS["tasknotes"]
 UserodSchema = RECORD_SCHEMAS["userods"]
 
 
@@ -368,11 +323,54 @@ class TaskUpdateSchema(RequestSchema):
     DescriptOverride = OdString(validate=Length(max=256, error="must be at most {max} characters."))
 
 
+class Unchangeable(fields.Field):
+    """A field a request may not set: any value is a 400 naming it."""
+
+    default_error_messages = {"invalid": "cannot be changed."}
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        raise self.make_error("invalid")
+
+
+def _not_blank(text: str) -> bool:
+    if not text.strip():
+        raise ValidationError("cannot be blank.")
+    return True
+
+
+class TaskNoteCreateSchema(RequestSchema):
+    """POST /tasknotes."""
+
+    TaskNum = OdInteger(required=True)
+    UserNum = OdInteger(required=True)
+    Note = OdString(required=True, validate=_not_blank)
+
+
+class TaskNoteUpdateSchema(RequestSchema):
+    """PUT /tasknotes/{TaskNoteNum}: DateTimeNote and/or Note; the note's keys stay."""
+
+    TaskNoteNum = Unchangeable(load_only=True)
+    TaskNum = Unchangeable(load_only=True)
+    UserNum = Unchangeable(load_only=True)
+    DateTimeNote = OdDateTime()
+    Note = OdString(validate=_not_blank)
+
+    @validates_schema
+    def _changes_something(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if not data:
+            raise ValidationError("Request body must set DateTimeNote or Note.")
+
+
 # query strings and paths
 
 class TaskNumPath(RequestSchema):
     TaskNum = QueryInteger(required=True, metadata={"description": "The task's primary key",
                                                     "example": 1408})  # in the default fixtures
+
+
+class TaskNoteNumPath(RequestSchema):
+    TaskNoteNum = QueryInteger(required=True, metadata={"description": "The note's primary key",
+                                                        "example": 563})
 
 
 class FormatQuery(RequestSchema):
@@ -399,6 +397,13 @@ class TaskQuery(PageQuery):
     DateTimeOriginal = OdDateTime()
 
 
+class TaskNoteQuery(PageQuery):
+    """GET /tasknotes filters."""
+
+    TaskNum = QueryInteger()
+    UserNum = QueryInteger()
+
+
 class TaskListQuery(PageQuery):
     TaskListStatus = OdEnum(TASKLIST_STATUSES, load_default="Active")
 
@@ -420,19 +425,29 @@ def load(schema: Schema, data: Mapping[str, Any]) -> dict[str, Any]:
     return schema.load(data)
 
 
-def use_formats(params: dict[str, Any]) -> dict[str, Any]:
-    """Answer this request with the formats of DateFormatString/DateTimeFormatString in
-    loaded query *params* (REQUEST_FORMATS); *params* without them."""
-    REQUEST_FORMATS.set({kind: params.pop(name) for kind, name in (
-        ("date", "DateFormatString"), ("datetime", "DateTimeFormatString")) if name in params})
+def answer_as_api(params: dict[str, Any], utc_offset: timedelta) -> dict[str, Any]:
+    """Answer this request as the API does (ANSWER): with the formats of
+    DateFormatString/DateTimeFormatString in loaded query *params*, the office's
+    *utc_offset*, and Open Dental's text rule; *params* without the formats."""
+    plain = Answer()
+    ANSWER.set(Answer(date=params.pop("DateFormatString", plain.date),
+                      datetime=params.pop("DateTimeFormatString", plain.datetime),
+                      utc_offset=utc_offset, api_text=True))
     return params
 
 
-def dump(schema: Schema, obj: Any, formats: Mapping[str, Formatter] | None = None,
-         many: bool = False) -> Any:
-    """Serialize *obj* (or a list) with the request's date formats."""
-    with formats_in_use(formats or {}):
+def plain_answers() -> None:
+    """Dump with the plain defaults until a view says otherwise (before every request)."""
+    ANSWER.set(Answer())
+
+
+def dump(schema: Schema, obj: Any, many: bool = False) -> Any:
+    """Serialize *obj* (or a list) the plain way: the control API, fixtures, the journal."""
+    token = ANSWER.set(Answer())
+    try:
         return schema.dump(obj, many=many)
+    finally:
+        ANSWER.reset(token)
 
 
 def _reject_constant(name: str) -> None:

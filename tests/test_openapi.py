@@ -16,8 +16,8 @@ from openapi_spec_validator import validate
 from mockserver import openapi
 from mockserver.cli import main
 from mockserver.routes import api
-from mockserver.schemas import (DATE_PATTERN, FORMAT_STRING_PATTERN, OdString,
-                                TaskCreateSchema, compile_format)
+from mockserver.dotnetformat import FORMAT_STRING_PATTERN, compile_format
+from mockserver.schemas import DATE_PATTERN, OdString, TaskCreateSchema
 
 COMMITTED = Path(__file__).resolve().parent.parent / "openapi.yaml"
 

@@ -61,6 +61,17 @@ def test_createTask_updateTask_survive_restart(restart):
     assert after["TaskNum"] == created["TaskNum"] + 1  # TaskNums are never reused
 
 
+def test_createTaskNote_updateTaskNote_survive_restart(restart):
+    _, api = restart()
+    created = api.post("/tasknotes", json={"TaskNum": 64, "UserNum": 4, "Note": "Kept."}).get_json()
+    updated = api.put("/tasknotes/563", json={"Note": "Changed."}).get_json()
+    _, api = restart()
+    assert api.get(f"/tasknotes/{created['TaskNoteNum']}").get_json() == created
+    assert api.get("/tasknotes/563").get_json() == updated
+    after = api.post("/tasknotes", json={"TaskNum": 64, "UserNum": 4, "Note": "Next."}).get_json()
+    assert after["TaskNoteNum"] == created["TaskNoteNum"] + 1
+
+
 def test_updateTask_reminder_copy_survives_restart(restart):
     _, api = restart()
     api.put("/tasks/9109", json={"TaskStatus": "Done"})

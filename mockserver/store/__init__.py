@@ -8,20 +8,22 @@ seed dataset, the key policy).
 """
 from .clock import Clock, RelativeTime, next_due
 from .office import LOCAL_PAGE_CAP, PAGE_CAP, Journal, Office
-from .records import (ALL_OTHERS, DATE_TYPES, DEFAULT_VERSION, MAX_ID, OBJECT_TYPES,
+from .records import (ALL_OTHERS, DATE_TYPES, DEFAULT_UTC_OFFSET, DEFAULT_VERSION, MAX_ID, OBJECT_TYPES,
                       PERMISSIONS, READ_ALL, RECORD_TYPES, TASK_PRIORITIES, TASK_STATUSES,
                       TASKLIST_STATUSES, TIME_FIELDS, UNSET_DATE, UNSET_DATETIME, ApiError,
                       Appointment, BadRequest, Definition, NotFound, Patient, ReminderType,
-                      Task, TaskList, Unauthorized, Userod, parse_version, primary_key)
-from .registry import Dataset, KeyPolicy, Registry, get_or_create
-from .tasktable import TaskTable
+                      Task, TaskList, TaskNote, Unauthorized, Userod, parse_utc_offset, parse_version,
+                      primary_key)
+from .registry import TABLES, Dataset, KeyPolicy, Registry, get_or_create
+from .tasktable import NoteTable, Table, TaskTable
 
 __all__ = [
     "ALL_OTHERS", "DATE_TYPES", "DEFAULT_VERSION", "LOCAL_PAGE_CAP", "MAX_ID", "OBJECT_TYPES",
     "PAGE_CAP", "PERMISSIONS", "READ_ALL", "RECORD_TYPES", "TASK_PRIORITIES", "TASK_STATUSES",
     "TASKLIST_STATUSES", "TIME_FIELDS", "UNSET_DATE", "UNSET_DATETIME", "ApiError",
     "Appointment", "BadRequest", "Clock", "Dataset", "Definition", "Journal", "KeyPolicy",
-    "NotFound", "Office", "Patient", "Registry", "RelativeTime", "ReminderType", "Task",
-    "TaskList", "TaskTable", "Unauthorized", "Userod", "get_or_create", "next_due",
+    "NoteTable", "NotFound", "Office", "Patient", "Registry", "RelativeTime", "ReminderType",
+    "TABLES", "Table", "Task", "TaskList", "TaskNote", "TaskTable", "Unauthorized", "Userod",
+    "get_or_create", "next_due", "DEFAULT_UTC_OFFSET", "parse_utc_offset",
     "parse_version", "primary_key",
 ]

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 from typing import Any, Iterable, Mapping, Protocol
 
 from .clock import Clock, next_due
-from .records import (TASK_PRIORITIES, UNSET_DATETIME, Appointment, BadRequest, Definition,
-                      NotFound, Patient, Task, TaskList, Userod, parse_version)
-from .tasktable import TaskTable, page
+from .records import (DEFAULT_UTC_OFFSET, TASK_PRIORITIES, parse_utc_offset, UNSET_DATETIME, Appointment, BadRequest, Definition,
+                      NotFound, Patient, Task, TaskList, TaskNote, Userod, parse_version)
+from .tasktable import NoteTable, Table, TaskTable, page
 
 PAGE_CAP = 100  # apiimplementation: "hard limit of 100 items"
 LOCAL_PAGE_CAP = 1000  # the Local API's limit
@@ -18,7 +18,7 @@ LOCAL_PAGE_CAP = 1000  # the Local API's limit
 class Journal(Protocol):
     """Where a Registry and its offices report every change, e.g. persist.FileJournal.
 
-    Each method returns only once the change is durable; offices call ``tasks`` inside
+    Each method returns only once the change is durable; offices call ``records`` inside
     their lock, after validation and before the change is applied, so a failing journal
     leaves the office unchanged and the request unacknowledged.
     """
@@ -26,8 +26,9 @@ class Journal(Protocol):
     def office(self, office: "Office") -> None:
         """Record the whole office (registered by Registry.put)."""
 
-    def tasks(self, office: "Office", tasks: tuple[Task, ...]) -> None:
-        """Record tasks about to be inserted or replaced in *office*."""
+    def records(self, office: "Office", kind: str, records: tuple[Any, ...]) -> None:
+        """Record records of *kind* ("tasks", "tasknotes") about to be inserted or
+        replaced in *office*."""
 
     def clock(self, office: "Office") -> None:
         """Record that the office clock changed."""
@@ -46,14 +47,14 @@ def _key_needs_type(values: Mapping[str, Any]) -> None:
 class Office:
     """One customer key's dental office: its data, clock and lock (SPEC §4).
 
-    Reference data is read-only and shared with the seed; the task table is shared
-    too until the first write, which makes a copy keeping only the office's own changes
-    (TaskTable.copy), so a new office costs almost nothing.
+    Reference data is read-only and shared with the seed; the tables it writes (tasks,
+    notes) are shared too until its first write to each, which makes a copy keeping only
+    the office's own changes (Table.copy), so a new office costs almost nothing.
     """
 
     def __init__(self, key: str, tables: Mapping[str, Any], version: str,
                  clock: Clock | None = None, page_cap: int = PAGE_CAP,
-                 journal: Journal | None = None):
+                 journal: Journal | None = None, utc_offset: str = DEFAULT_UTC_OFFSET):
         self.key = key
         self.lock = threading.RLock()
         self.clock = clock or Clock()
@@ -62,6 +63,8 @@ class Office:
         if journal is not None:  # a replacement office may take over its predecessor's clock
             self.clock.listener = self._clock_changed
         self.version = version
+        self.utc_offset_text = utc_offset  # as office.yaml says it
+        self.utc_offset = parse_utc_offset(utc_offset)
         self.page_cap = page_cap
         self.tasks: TaskTable = tables["tasks"]
         self.tasklists: Mapping[int, TaskList] = tables["tasklists"]
@@ -69,13 +72,13 @@ class Office:
         self.userods: Mapping[int, Userod] = tables["userods"]
         self.patients: Mapping[int, Patient] = tables["patients"]
         self.appointments: Mapping[int, Appointment] = tables["appointments"]
-        self._tasks_shared = True
-        self._next_task_num = self.tasks.max_num() + 1
+        self.tasknotes: NoteTable = tables["tasknotes"]
+        self._shared = {"tasks", "tasknotes"}  # the tables still the seed's
 
     def records(self, kind: str) -> list[Any]:
         """Every record of *kind* (a RECORD_TYPES name), by primary key."""
         table = getattr(self, kind)
-        return list(table) if kind == "tasks" else list(table.values())
+        return list(table) if isinstance(table, Table) else list(table.values())
 
     # -- helpers --
     def require_version(self, since: str, what: str) -> None:
@@ -87,14 +90,16 @@ class Office:
         """The page size: Limit if given, never more than the cap (SPEC §1 paging)."""
         return self.page_cap if limit is None else min(limit, self.page_cap)
 
-    def _writable_tasks(self) -> TaskTable:
-        if self._tasks_shared:
-            self.tasks, self._tasks_shared = self.tasks.copy(), False
-        return self.tasks
+    def _writable(self, kind: str) -> Any:
+        """The table of *kind* ("tasks", "tasknotes"), the office's own."""
+        if kind in self._shared:
+            setattr(self, kind, getattr(self, kind).copy())
+            self._shared.discard(kind)
+        return getattr(self, kind)
 
-    def _record(self, *tasks: Task) -> None:
+    def _record(self, kind: str, *records: Any) -> None:
         if self.journal is not None:
-            self.journal.tasks(self, tasks)
+            self.journal.records(self, kind, records)
 
     def _clock_changed(self) -> None:
         if self.journal is not None:
@@ -108,22 +113,27 @@ class Office:
         with self.lock:
             self.journal = None
 
-    def restore(self, tasks: Iterable[Task]) -> None:
-        """Put recorded tasks back (journal replay): insert new TaskNums, replace others."""
+    def restore(self, kind: str, records: Iterable[Any]) -> None:
+        """Put recorded records of *kind* back (journal replay): insert new keys, replace
+        the others."""
         with self.lock:
-            table = self._writable_tasks()
-            for task in tasks:
-                if table.get(task.TaskNum) is None:
-                    table.insert(task)
+            table = self._writable(kind)
+            for record in records:
+                num = getattr(record, table.key)
+                if table.get(num) is None:
+                    table.insert(record)
                 else:
-                    table.replace(task)
-                self._next_task_num = max(self._next_task_num, task.TaskNum + 1)
+                    table.replace(record)
 
     def _check_key(self, object_type: str, key_num: int) -> None:
         if object_type == "Patient" and key_num not in self.patients:
             raise NotFound("Patient not found.")
         if object_type == "Appointment" and key_num not in self.appointments:
             raise NotFound("Appointment not found.")
+
+    def _check_user(self, num: int) -> None:
+        if num not in self.userods:
+            raise NotFound("User not found.")
 
     def _check_priority(self, num: int) -> None:
         if num != 0:
@@ -174,22 +184,20 @@ class Office:
             object_type = fields_.get("ObjectType", "None")
             key_num = fields_.get("KeyNum", 0) if object_type != "None" else 0
             self._check_key(object_type, key_num)
-            if fields_["UserNum"] not in self.userods:
-                raise NotFound("User not found.")
+            self._check_user(fields_["UserNum"])
             priority = fields_.get("PriorityDefNum")
             if priority is None:
                 priority = self.default_priority()
             self._check_priority(priority)
             now = self.clock.now()
             task = Task(
-                TaskNum=self._next_task_num, TaskListNum=tasklist, KeyNum=key_num,
+                TaskNum=self.tasks.max_num() + 1, TaskListNum=tasklist, KeyNum=key_num,
                 Descript=fields_["Descript"], ObjectType=object_type,
                 DateTimeEntry=fields_.get("DateTimeEntry", now), UserNum=fields_["UserNum"],
                 PriorityDefNum=priority, DateTimeOriginal=now, SecDateTEdit=now,
                 DescriptOverride=fields_.get("DescriptOverride", ""))
-            self._record(task)
-            self._writable_tasks().insert(task)
-            self._next_task_num += 1
+            self._record("tasks", task)
+            self._writable("tasks").insert(task)
             return task
 
     def update_task(self, num: int, changes: Mapping[str, Any]) -> Task:
@@ -219,16 +227,56 @@ class Office:
             written = [task]
             if done and task.is_reminder:
                 written.append(dataclasses.replace(
-                    task, TaskNum=self._next_task_num, TaskStatus="New",
+                    task, TaskNum=self.tasks.max_num() + 1, TaskStatus="New",
                     DateTimeEntry=next_due(task), DateTimeFinished=UNSET_DATETIME,
                     DateTimeOriginal=now, SecDateTEdit=now))
-            self._record(*written)
-            table = self._writable_tasks()
+            self._record("tasks", *written)
+            table = self._writable("tasks")
             table.replace(task)
             for copy in written[1:]:
                 table.insert(copy)
-                self._next_task_num += 1
             return task
+
+    # -- task notes --
+    def get_note(self, num: int) -> TaskNote:
+        with self.lock:
+            note = self.tasknotes.get(num)
+        if note is None:
+            raise NotFound("TaskNote not found.")
+        return note
+
+    def list_notes(self, *, TaskNum: int | None = None, UserNum: int | None = None,
+                   Offset: int = 0, Limit: int | None = None) -> list[TaskNote]:
+        """GET /tasknotes: by TaskNoteNum; a filter naming a task or user that does not
+        exist is a 404 (apitasknotes lists 404 for this method)."""
+        with self.lock:
+            if TaskNum is not None:
+                self.get_task(TaskNum)
+            if UserNum is not None:
+                self._check_user(UserNum)
+            filters = {name: value for name, value in (("TaskNum", TaskNum), ("UserNum", UserNum))
+                       if value is not None}
+            return self.tasknotes.select(filters, Offset, self.clamp(Limit))
+
+    def create_note(self, fields_: Mapping[str, Any]) -> TaskNote:
+        """POST /tasknotes: the task and the user must exist; DateTimeNote is now."""
+        with self.lock:
+            self.get_task(fields_["TaskNum"])
+            self._check_user(fields_["UserNum"])
+            note = TaskNote(TaskNoteNum=self.tasknotes.max_num() + 1, TaskNum=fields_["TaskNum"],
+                            UserNum=fields_["UserNum"], DateTimeNote=self.clock.now(),
+                            Note=fields_["Note"])
+            self._record("tasknotes", note)
+            self._writable("tasknotes").insert(note)
+            return note
+
+    def update_note(self, num: int, changes: Mapping[str, Any]) -> TaskNote:
+        """PUT /tasknotes/{TaskNoteNum}: DateTimeNote and Note only."""
+        with self.lock:
+            note = dataclasses.replace(self.get_note(num), **changes)
+            self._record("tasknotes", note)
+            self._writable("tasknotes").replace(note)
+            return note
 
     # -- supporting resources --
     def list_tasklists(self, *, TaskListStatus: str = "Active", Offset: int = 0,

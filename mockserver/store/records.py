@@ -13,12 +13,14 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass, field, fields
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 UNSET_DATE = date(1, 1, 1)
 UNSET_DATETIME = datetime(1, 1, 1)
 TASK_PRIORITIES = 33  # definition.Category of task priorities
-DEFAULT_VERSION = "24.4.13"  # the newest version any served method needs
+DEFAULT_VERSION = "24.4.22"  # the newest version any served method needs
+# an office's UTC offset (DateTimeFormatString's zzz), as in the docs' example
+DEFAULT_UTC_OFFSET = "-07:00"
 MAX_ID = 2**63 - 1  # bigint(20) primary and foreign keys
 
 TASK_STATUSES = ("New", "Viewed", "Done")
@@ -166,9 +168,21 @@ class Appointment:
     AptDateTime: datetime = UNSET_DATETIME
 
 
+@dataclass(frozen=True, slots=True)
+class TaskNote:
+    """A note on a task (apitasknotes.md)."""
+
+    TaskNoteNum: int
+    TaskNum: int = 0
+    UserNum: int = 0
+    DateTimeNote: datetime = UNSET_DATETIME
+    Note: str = ""
+
+
 # kind (fixture file name) -> record class; the first field is the primary key
 RECORD_TYPES: dict[str, type] = {
     "tasks": Task,
+    "tasknotes": TaskNote,
     "tasklists": TaskList,
     "definitions": Definition,
     "userods": Userod,
@@ -183,6 +197,15 @@ TIME_FIELDS = {kind: tuple(f.name for f in fields(cls) if f.type in ("date", "da
 def primary_key(cls: type) -> str:
     """The name of a record class's primary key (its first field)."""
     return fields(cls)[0].name
+
+
+def parse_utc_offset(text: str) -> timedelta:
+    """``"-07:00"`` -> ``timedelta(hours=-7)``; ValueError if it is no UTC offset."""
+    found = re.fullmatch(r"([+-])(0\d|1[0-4]):([0-5]\d)", text)
+    if found is None:
+        raise ValueError(f"not a UTC offset: {text!r}")
+    offset = timedelta(hours=int(found[2]), minutes=int(found[3]))
+    return -offset if found[1] == "-" else offset
 
 
 def parse_version(text: str) -> tuple[int, ...]:

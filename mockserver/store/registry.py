@@ -10,9 +10,11 @@ from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
 from .clock import Clock, RelativeTime
 from .office import PAGE_CAP, Journal, Office
-from .records import (DEFAULT_VERSION, PERMISSIONS, READ_ALL, RECORD_TYPES, TIME_FIELDS, Unauthorized,
+from .records import (DEFAULT_UTC_OFFSET, DEFAULT_VERSION, PERMISSIONS, READ_ALL, RECORD_TYPES, TIME_FIELDS, Unauthorized,
                       primary_key)
-from .tasktable import TaskTable
+from .tasktable import NoteTable, TaskTable
+
+TABLES = {"tasks": TaskTable, "tasknotes": NoteTable}  # kinds that offices write
 
 V = TypeVar("V")
 
@@ -38,6 +40,7 @@ class Dataset:
 
     records: Mapping[str, Sequence[Any]]
     version: str = DEFAULT_VERSION
+    utc_offset: str = DEFAULT_UTC_OFFSET
     relative: bool = field(init=False, compare=False)  # any RelativeTime: offices resolve anew
 
     def __post_init__(self) -> None:
@@ -56,8 +59,8 @@ class Dataset:
         for kind, cls in RECORD_TYPES.items():
             records = [_resolved(record, TIME_FIELDS[kind], now)
                        for record in self.records.get(kind, ())]
-            if kind == "tasks":
-                tables[kind] = TaskTable(records)
+            if kind in TABLES:
+                tables[kind] = TABLES[kind](records)
             else:
                 key = primary_key(cls)
                 tables[kind] = {getattr(r, key): r
@@ -131,8 +134,9 @@ class Registry:
         clock = clock or Clock()
         now = clock.now()
         tables = dataset.materialize(now) if dataset is not None else self._tables(now)
-        version = self.keys.customers.get(key) or (dataset or self.dataset).version
-        return Office(key, tables, version, clock, self.page_cap, self.journal)
+        seed = dataset or self.dataset
+        return Office(key, tables, self.keys.customers.get(key) or seed.version, clock,
+                      self.page_cap, self.journal, seed.utc_offset)
 
     def office(self, customer: str) -> Office:
         """The office of a customer key, created on first use."""

@@ -1,6 +1,8 @@
-"""The task table: tasks by TaskNum, with an index for every GET /tasks filter."""
+"""The tables of records that offices write: records by primary key, with an index for
+every field a list operation filters on (tasks, task notes)."""
 from __future__ import annotations
 
+import copy
 import itertools
 from datetime import datetime
 from operator import attrgetter
@@ -8,9 +10,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from sortedcontainers import SortedList
 
-from .records import Task
-
-INDEXED = ("TaskListNum", "TaskStatus", "ObjectType", "KeyNum")
+from .records import Task, TaskNote
 
 
 def page(items: Iterable[Any], offset: int, limit: int) -> list[Any]:
@@ -19,130 +19,168 @@ def page(items: Iterable[Any], offset: int, limit: int) -> list[Any]:
     return list(itertools.islice(itertools.islice(items, offset, None), limit))
 
 
-class TaskTable:
-    """Tasks by TaskNum, with indexes for every list filter (SPEC §3 GET /tasks).
+class Table:
+    """Records by their primary key (*key*, an int), with an index for each *indexed*
+    field: a value's sorted keys, so a query walks the smallest candidate list in key
+    order and stops once a page is full.
 
-    Each index maps a value to the sorted TaskNums having it, so a query walks the
-    smallest candidate list in TaskNum order and stops once a page is full. The
-    DateTimeOriginal index holds (time, TaskNum) pairs: a narrow window is cut out and
-    its TaskNums sorted, when that is cheaper than walking.
-
-    Offices share their seed's table: the rows and indexes a table is built with are its
-    base, which no table changes. A copy keeps over the base only the rows it changed or
-    added and its own copies of the index lists it changed, so an office that writes costs
-    its changes, not a copy of every task.
+    Offices share their seed's tables: the records and indexes a table is built with are
+    its base, which no table changes. A copy keeps over the base only the records it
+    changed or added and its own copies of the index lists it changed, so an office that
+    writes costs its changes, not a copy of every record. New records take keys above
+    every stored one.
     """
 
-    def __init__(self, tasks: Iterable[Task] = ()):
-        ordered = sorted(tasks, key=attrgetter("TaskNum"))
-        self._base: dict[int, Task] = {t.TaskNum: t for t in ordered}
+    def __init__(self, key: str, indexed: tuple[str, ...], records: Iterable[Any] = ()):
+        self.key, self.indexed = key, indexed
+        key_of = attrgetter(key)
+        ordered = sorted(records, key=key_of)
+        self._base: dict[int, Any] = {key_of(r): r for r in ordered}
         if len(self._base) != len(ordered):
-            raise ValueError("two tasks with the same TaskNum")
-        self._own: dict[int, Task] = {}  # rows changed or added since: they win over _base
-        self._size, self._max = len(ordered), ordered[-1].TaskNum if ordered else 0
+            raise ValueError(f"two records with the same {key}")
+        self._own: dict[int, Any] = {}  # records changed or added since: they win over _base
+        self._size, self._max = len(ordered), key_of(ordered[-1]) if ordered else 0
         self._base_index: dict[str, dict[Any, SortedList]] = {}
-        for name in INDEXED:
+        for name in indexed:
             lists: dict[Any, list[int]] = {}
-            for task in ordered:
-                lists.setdefault(getattr(task, name), []).append(task.TaskNum)
-            self._base_index[name] = {value: SortedList(nums) for value, nums in lists.items()}
+            for record in ordered:
+                lists.setdefault(getattr(record, name), []).append(key_of(record))
+            self._base_index[name] = {value: SortedList(keys) for value, keys in lists.items()}
         # the lists this table changed, over the base's: an empty one hides the base's
-        self._own_index: dict[str, dict[Any, SortedList]] = {name: {} for name in INDEXED}
-        self._base_times = SortedList((t.DateTimeOriginal, t.TaskNum) for t in ordered)
-        self._added_times = SortedList()  # the same pairs for the tasks added since
+        self._own_index: dict[str, dict[Any, SortedList]] = {name: {} for name in indexed}
 
-    def copy(self) -> "TaskTable":
+    def copy(self) -> "Table":
         """An independent table sharing the base (an office's first write copies its
         seed's table this way)."""
-        twin = TaskTable.__new__(TaskTable)
-        twin._base, twin._base_index, twin._base_times = self._base, self._base_index, self._base_times
-        twin._own, twin._size, twin._max = dict(self._own), self._size, self._max
-        twin._own_index = {name: {value: nums.copy() for value, nums in lists.items()}
+        twin = copy.copy(self)  # the base, shared
+        twin._own = dict(self._own)
+        twin._own_index = {name: {value: keys.copy() for value, keys in lists.items()}
                            for name, lists in self._own_index.items()}
-        twin._added_times = self._added_times.copy()
         return twin
 
-    def _nums(self, name: str, value: Any) -> SortedList:
-        """The TaskNums with *value* in index *name*, as a list this table may change."""
+    def _keys(self, name: str, value: Any) -> SortedList:
+        """The keys with *value* in index *name*, as a list this table may change."""
         own = self._own_index[name]
         if value not in own:
             base = self._base_index[name].get(value)
             own[value] = SortedList() if base is None else base.copy()
         return own[value]
 
-    def _lookup(self, name: str, value: Any) -> SortedList:
-        """The TaskNums with *value* in index *name*."""
-        nums = self._own_index[name].get(value)
-        return nums if nums is not None else self._base_index[name].get(value, SortedList())
+    def lookup(self, name: str, value: Any) -> SortedList:
+        """The keys with *value* in index *name*."""
+        keys = self._own_index[name].get(value)
+        return keys if keys is not None else self._base_index[name].get(value, SortedList())
 
     def __len__(self) -> int:
         return self._size
 
-    def __iter__(self) -> Iterator[Task]:
-        """Every task, by TaskNum."""
+    def __iter__(self) -> Iterator[Any]:
+        """Every record, by key."""
         own, base = self._own, self._base
-        last = next(reversed(base), 0)  # added TaskNums are all beyond the base's
-        return itertools.chain((own.get(num, task) for num, task in base.items()),
-                               (task for num, task in own.items() if num > last))
+        last = next(reversed(base), 0)  # added keys are all beyond the base's
+        return itertools.chain((own.get(num, record) for num, record in base.items()),
+                               (record for num, record in own.items() if num > last))
 
-    def get(self, num: int) -> Task | None:
-        task = self._own.get(num)
-        return task if task is not None else self._base.get(num)
+    def get(self, num: int) -> Any:
+        record = self._own.get(num)
+        return record if record is not None else self._base.get(num)
 
     def max_num(self) -> int:
-        """The largest TaskNum (0 when empty)."""
+        """The largest key (0 when empty)."""
         return self._max
 
-    def insert(self, task: Task) -> None:
-        """Add a task whose TaskNum is larger than every stored one."""
-        if task.TaskNum <= self._max:
-            raise ValueError("tasks must be added in increasing TaskNum order")
-        self._own[task.TaskNum] = task
-        self._size, self._max = self._size + 1, task.TaskNum
-        for name in INDEXED:
-            self._nums(name, getattr(task, name)).add(task.TaskNum)
-        self._added_times.add((task.DateTimeOriginal, task.TaskNum))
+    def insert(self, record: Any) -> None:
+        """Add a record whose key is larger than every stored one."""
+        num = getattr(record, self.key)
+        if num <= self._max:
+            raise ValueError(f"records must be added in increasing {self.key} order")
+        self._own[num] = record
+        self._size, self._max = self._size + 1, num
+        for name in self.indexed:
+            self._keys(name, getattr(record, name)).add(num)
 
-    def replace(self, task: Task) -> None:
-        """Store a changed version of an existing task, keeping the indexes right."""
-        old = self.get(task.TaskNum)
+    def replace(self, record: Any) -> None:
+        """Store a changed version of an existing record, keeping the indexes right."""
+        num = getattr(record, self.key)
+        old = self.get(num)
         if old is None:
-            raise KeyError(task.TaskNum)
-        self._own[task.TaskNum] = task
-        for name in INDEXED:
-            before, after = getattr(old, name), getattr(task, name)
+            raise KeyError(num)
+        self._own[num] = record
+        for name in self.indexed:
+            before, after = getattr(old, name), getattr(record, name)
             if before != after:
-                self._nums(name, before).remove(task.TaskNum)
-                self._nums(name, after).add(task.TaskNum)
-        # DateTimeOriginal never changes, so its index stays as it is
+                self._keys(name, before).remove(num)
+                self._keys(name, after).add(num)
+
+    def candidates(self, filters: Mapping[str, Any]) -> tuple[SortedList | None, int]:
+        """The smallest index list of *filters* (None: no filter narrows the table), and
+        its size."""
+        found, size = None, len(self)
+        for name, value in filters.items():
+            keys = self.lookup(name, value)
+            if len(keys) < size:
+                found, size = keys, len(keys)
+        return found, size
+
+    def select(self, filters: Mapping[str, Any], offset: int, limit: int,
+               keys: Iterable[int] | None = None) -> list[Any]:
+        """Records equal to every filter, by key, from *keys* (default: the smallest
+        candidate list); a page of them."""
+        if keys is None:
+            keys = self.candidates(filters)[0]
+        records: Iterable[Any] = iter(self) if keys is None else map(self.get, keys)
+        if filters:
+            records = (r for r in records
+                       if all(getattr(r, name) == value for name, value in filters.items()))
+        return page(records, offset, limit)
+
+
+class TaskTable(Table):
+    """Tasks by TaskNum, indexed for every GET /tasks filter (SPEC §3), and by
+    DateTimeOriginal: (time, TaskNum) pairs, so a narrow window of time is cut out and its
+    TaskNums sorted, when that is cheaper than walking an index."""
+
+    def __init__(self, tasks: Iterable[Task] = ()):
+        tasks = list(tasks)
+        super().__init__("TaskNum", ("TaskListNum", "TaskStatus", "ObjectType", "KeyNum"), tasks)
+        self._base_times = SortedList((t.DateTimeOriginal, t.TaskNum) for t in tasks)
+        self._added_times = SortedList()  # the same pairs for the tasks added since
+
+    def copy(self) -> "TaskTable":
+        twin = super().copy()
+        twin._added_times = self._added_times.copy()
+        return twin
+
+    def insert(self, task: Task) -> None:
+        super().insert(task)
+        self._added_times.add((task.DateTimeOriginal, task.TaskNum))
+        # DateTimeOriginal never changes, so replace leaves this index as it is
 
     def query(self, filters: Mapping[str, Any], since: datetime | None,
               offset: int, limit: int) -> list[Task]:
         """Tasks equal to every filter and with DateTimeOriginal >= *since*, by TaskNum."""
-        candidates: Iterable[int] | None = None
-        size = len(self)
-        for name, value in filters.items():
-            nums = self._lookup(name, value)
-            if len(nums) < size:
-                candidates, size = nums, len(nums)
-        if since is not None:
-            start = self._base_times.bisect_left((since,))
-            added = self._added_times.bisect_left((since,))
-            recent = len(self._base_times) - start + len(self._added_times) - added
-            # Rows walked to fill a page: about (offset + limit) / (share that matches).
-            # Either walk the smallest index, testing the window, or sort the window's
-            # TaskNums (about a third of a walked row each) and walk those.
-            wanted, total = offset + limit, len(self) or 1
-            walk = size if recent == 0 else min(size, wanted * total / recent)
-            walk_sorted = recent / 3 + min(recent, wanted * total / size if size else recent)
-            if walk_sorted < walk:
-                window = itertools.chain(self._base_times.islice(start),
-                                         self._added_times.islice(added))
-                candidates = sorted(num for _, num in window)
-        tasks: Iterable[Task] = iter(self) if candidates is None else map(self.get, candidates)
-        if since is not None:
-            tasks = (t for t in tasks if t.DateTimeOriginal >= since)
-        if filters:
-            tasks = (t for t in tasks
-                     if all(getattr(t, name) == value for name, value in filters.items()))
-        return page(tasks, offset, limit)
+        keys, size = self.candidates(filters)
+        if since is None:
+            return self.select(filters, offset, limit, keys)
+        start = self._base_times.bisect_left((since,))
+        added = self._added_times.bisect_left((since,))
+        recent = len(self._base_times) - start + len(self._added_times) - added
+        # Rows walked to fill a page: about (offset + limit) / (share that matches).
+        # Either walk the smallest index, testing the window, or sort the window's
+        # TaskNums (about a third of a walked row each) and walk those.
+        wanted, total = offset + limit, len(self) or 1
+        walk = size if recent == 0 else min(size, wanted * total / recent)
+        walk_sorted = recent / 3 + min(recent, wanted * total / size if size else recent)
+        if walk_sorted < walk:
+            window = itertools.chain(self._base_times.islice(start), self._added_times.islice(added))
+            keys = sorted(num for _, num in window)
+        tasks: Iterable[Task] = iter(self) if keys is None else map(self.get, keys)
+        return self.select(filters, offset, limit,
+                           (t.TaskNum for t in tasks if t.DateTimeOriginal >= since))
+
+
+class NoteTable(Table):
+    """Task notes by TaskNoteNum, indexed for GET /tasknotes's filters."""
+
+    def __init__(self, notes: Iterable[TaskNote] = ()):
+        super().__init__("TaskNoteNum", ("TaskNum", "UserNum"), notes)
