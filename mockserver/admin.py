@@ -82,10 +82,10 @@ class JsonNumber(fields.Float):
 
     default_error_messages = {"invalid": "must be a number.", "null": "must be a number."}
 
-    def _validated(self, value: Any) -> float:
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> float:
         if isinstance(value, str):
             raise self.make_error("invalid")
-        return super()._validated(value)
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
 class Duration(fields.Field):

@@ -46,3 +46,8 @@ class Blueprint(flask_smorest.Blueprint):
     """flask-smorest's Blueprint with the mock's request parser."""
 
     ARGUMENTS_PARSER = RequestParser()
+
+    def arguments(self, schema: type[Schema] | Schema, *args: Any, **kwargs: Any) -> Any:
+        """flask-smorest's ``arguments``, with one instance of *schema* for every request
+        (given a class, webargs builds a new instance for each request)."""
+        return super().arguments(schema() if isinstance(schema, type) else schema, *args, **kwargs)

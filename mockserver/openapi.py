@@ -21,7 +21,7 @@ from .routes import AUTH_FORMAT, ERROR, MEDIA_TYPE, api
 from .dotnetformat import FORMAT_STRING_PATTERN
 from .schemas import (DATE_FORMAT, DATETIME_FORMAT, DATETIME_PATTERN,
                       FormatString, OdBool, OdDate, OdDateTime, OdInteger, QueryInteger,
-                      ReminderTypeField, RequestSchema)
+                      ReminderTypeField, RequestSchema, Unchangeable)
 from .store import PERMISSIONS, ReminderType
 
 OPENAPI_VERSION = "3.1.0"
@@ -87,11 +87,15 @@ def _wire_format(self: Any, field: fields.Field, **kwargs: Any) -> dict[str, Any
         return {"pattern": FORMAT_STRING_PATTERN}
     if isinstance(field, fields.Function):
         return {"type": "string"}
+    if isinstance(field, Unchangeable):
+        return {"not": {}, "description": "May not be sent: the answer is a 400."}
     return {}
 
 
 # store.office._key_needs_type: a KeyNum means nothing without its ObjectType (400 otherwise)
 DEPENDENT_REQUIRED = {"KeyNum": ["ObjectType"]}
+# bodies that must set at least one of some fields (their schema's validates_schema)
+AT_LEAST_ONE = {"TaskNoteUpdate": ["DateTimeNote", "Note"]}
 
 
 METHODS = ("get", "put", "post", "delete", "patch")  # the order of a path's operations
@@ -124,7 +128,7 @@ def specification() -> dict[str, Any]:
 def api_document(spec: dict[str, Any]) -> dict[str, Any]:
     """The Open Dental API's document: its paths (relative to the /api/v1 server)."""
     prefix = api.url_prefix or ""
-    paths = {path[len(prefix):]: item for path, item in spec["paths"].items()
+    paths = {path[len(prefix):]: item for path, item in sorted(spec["paths"].items())
              if path.startswith(prefix + "/")}
     components = {
         "schemas": {"Error": {"type": "string", "minLength": 1, "description": "An error message"}},
@@ -214,6 +218,8 @@ def _finish(doc: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
                      if k in properties and set(v) <= set(properties)}
             if rules:
                 schema["dependentRequired"] = rules
+            if name in AT_LEAST_ONE:
+                schema["anyOf"] = [{"required": [field]} for field in AT_LEAST_ONE[name]]
     return doc
 
 

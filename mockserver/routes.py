@@ -146,17 +146,6 @@ def location(path: str) -> dict[str, Any]:
     return {"Location": {"description": "The new record's URL", "required": True, "schema": schema}}
 
 
-@api.route("/tasks/<TaskNum>", methods=["GET"])
-@operation(READ_ALL, "24.4.13", "Tasks GET (single)", not_found=("Task not found.",))
-@api.arguments(TaskNumPath, location="path", as_kwargs=True)
-@api.arguments(FormatQuery, location="query", as_kwargs=True)
-@api.response(200, TaskSchema, description="The record")
-def getTask(office: Office, TaskNum: int, **query: Any) -> Any:
-    """Get a single task."""
-    answer_as_api(query, office.utc_offset)
-    return office.get_task(TaskNum)
-
-
 @api.route("/tasks", methods=["POST"])
 @operation(ALL_OTHERS, "22.3.17", "Tasks POST",
            not_found=("TaskList not found.", "Patient not found.", "Appointment not found.",
@@ -222,17 +211,6 @@ list_operation("listTaskNotes", "/tasknotes", "24.4.22", "TaskNotes GET (multipl
                not_found=("Task not found.", "User not found."))
 
 
-@api.route("/tasknotes/<TaskNoteNum>", methods=["GET"])
-@operation(READ_ALL, "24.4.22", "TaskNotes GET (single)", not_found=("TaskNote not found.",))
-@api.arguments(TaskNoteNumPath, location="path", as_kwargs=True)
-@api.arguments(FormatQuery, location="query", as_kwargs=True)
-@api.response(200, TaskNoteSchema, description="The record")
-def getTaskNote(office: Office, TaskNoteNum: int, **query: Any) -> Any:
-    """Get a single task note."""
-    answer_as_api(query, office.utc_offset)
-    return office.get_note(TaskNoteNum)
-
-
 @api.route("/tasknotes", methods=["POST"])
 @operation(ALL_OTHERS, "24.4.22", "TaskNotes POST",
            not_found=("Task not found.", "User not found."),
@@ -264,3 +242,28 @@ def updateTaskNote(office: Office, body: dict[str, Any], TaskNoteNum: int, **que
     """Change a note's text and/or time."""
     answer_as_api(query, office.utc_offset)
     return office.update_note(TaskNoteNum, body)
+
+
+def get_operation(name: str, path: str, since: str, title: str, key: type[Schema],
+                  record: type[Schema], getter: Callable[[Office, int], Any], doc: str,
+                  missing: str) -> None:
+    """Declare ``GET path``, one record named *name*: its key loaded with *key*, answered
+    with ``getter(office, key)`` as a *record*."""
+    [field] = key().fields  # the path's one parameter
+
+    def view(office: Office, **params: Any) -> Any:
+        num = params.pop(field)
+        answer_as_api(params, office.utc_offset)
+        return getter(office, num)
+    view.__name__, view.__qualname__, view.__doc__ = name, name, doc
+    answer = api.response(200, record, description="The record")(view)
+    loaded = api.arguments(key, location="path", as_kwargs=True)(
+        api.arguments(FormatQuery, location="query", as_kwargs=True)(answer))
+    api.route(path, methods=["GET"])(operation(READ_ALL, since, title, not_found=(missing,))(loaded))
+
+
+get_operation("getTask", "/tasks/<TaskNum>", "24.4.13", "Tasks GET (single)", TaskNumPath,
+              TaskSchema, Office.get_task, "Get a single task.", "Task not found.")
+get_operation("getTaskNote", "/tasknotes/<TaskNoteNum>", "24.4.22", "TaskNotes GET (single)",
+              TaskNoteNumPath, TaskNoteSchema, Office.get_note, "Get a single task note.",
+              "TaskNote not found.")

@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Callable, Mapping
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validates_schema
-from marshmallow.validate import Length, OneOf, Range
+from marshmallow.validate import Length, OneOf, Range, Regexp
 
 from .dotnetformat import Formatter, compile_format
 
@@ -332,10 +332,8 @@ class Unchangeable(fields.Field):
         raise self.make_error("invalid")
 
 
-def _not_blank(text: str) -> bool:
-    if not text.strip():
-        raise ValidationError("cannot be blank.")
-    return True
+# at least one character other than space, tab and line breaks; the OpenAPI pattern too
+NOT_BLANK = Regexp(r"^[ \t\n\r\f\v]*[^ \t\n\r\f\v]", error="cannot be blank.")
 
 
 class TaskNoteCreateSchema(RequestSchema):
@@ -343,7 +341,7 @@ class TaskNoteCreateSchema(RequestSchema):
 
     TaskNum = OdInteger(required=True)
     UserNum = OdInteger(required=True)
-    Note = OdString(required=True, validate=_not_blank)
+    Note = OdString(required=True, validate=NOT_BLANK)
 
 
 class TaskNoteUpdateSchema(RequestSchema):
@@ -353,7 +351,7 @@ class TaskNoteUpdateSchema(RequestSchema):
     TaskNum = Unchangeable(load_only=True)
     UserNum = Unchangeable(load_only=True)
     DateTimeNote = OdDateTime()
-    Note = OdString(validate=_not_blank)
+    Note = OdString(validate=NOT_BLANK)
 
     @validates_schema
     def _changes_something(self, data: dict[str, Any], **kwargs: Any) -> None:

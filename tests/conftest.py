@@ -116,11 +116,14 @@ def freeze(app, when: str, customer: str = "custkey") -> str:
 
 
 def fixture_dir(tmp_path: Path, **files: str) -> Path:
-    """A copy of the default fixtures with some files (``tasks="..."`` YAML text) replaced."""
+    """A copy of the default fixtures with some files (``tasks="..."`` YAML text) replaced;
+    without the default notes when the tasks or users are replaced (they name theirs)."""
     folder = tmp_path / "fixtures"
     folder.mkdir()
     for source in default_dir().glob("*.yaml"):
         shutil.copy(source, folder / source.name)
+    if {"tasks", "userods"} & set(files):
+        (folder / "tasknotes.yaml").write_text("[]\n", encoding="utf-8")
     for kind, text in files.items():
         (folder / f"{kind}.yaml").write_text(text, encoding="utf-8")
     return folder

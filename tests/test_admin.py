@@ -171,9 +171,9 @@ def test_resetOffice_bad_query(control, query, message):
 def test_getState_exports_fixture_form(api, control):
     num = api.post("/tasks", json=NEW_TASK).get_json()["TaskNum"]
     state = control.state()
-    assert state["office"] == {"version": "24.4.13"}
+    assert state["office"] == {"version": "24.4.22", "utc_offset": "-07:00"}
     assert {t["TaskNum"] for t in state["tasks"]} >= {1408, 9004, num}
-    assert {*state} == {"office", "tasks", "tasklists", "definitions", "userods", "patients",
+    assert {*state} == {"office", "tasks", "tasknotes", "tasklists", "definitions", "userods", "patients",
                         "appointments"}
 
 
@@ -182,6 +182,7 @@ def test_putState_replaces_the_data_and_keeps_the_clock(api, control, other):
     state = control.state()
     state["tasks"] = [{"TaskNum": 5, "TaskListNum": 74, "Descript": "Only task", "UserNum": 1,
                        "DateTimeOriginal": "now-1d"}]
+    state["tasknotes"] = []
     result = control.load_state(state)
     assert [t["DateTimeOriginal"] for t in result["tasks"]] == ["2031-04-30 10:00:00"]
     assert descripts(api) == {"Only task"}
@@ -213,8 +214,8 @@ def test_putState_keeps_journal_and_faults(api, control):
     ({"tasks": [7]}, "state/tasks.yaml, record 1: must be a mapping of field to value"),
     ({"tasks": [{"TaskNum": 1, "Color": "red"}]},
      "state/tasks.yaml, record 1 (TaskNum 1): Color is not a known field."),
-    ({"widgets": []}, "state: unknown resource 'widgets'; expected tasks, tasklists, "
-                      "definitions, userods, patients, appointments, office"),
+    ({"widgets": []}, "state: unknown resource 'widgets'; expected tasks, tasknotes, "
+                      "tasklists, definitions, userods, patients, appointments, office"),
     ({"office": {"version": 24}}, 'state/office.yaml: version must be a quoted version such as "24.4.13"'),
     ({"tasks": [{"TaskNum": 1, "DateTimeOriginal": "now-99999999999d"}]},
      "state/tasks.yaml, record 1 (TaskNum 1): DateTimeOriginal format must be yyyy-MM-dd HH:mm:ss"),

@@ -22,12 +22,12 @@ def test_generate_fixtures_writes_a_valid_deterministic_dataset(tmp_path):
     other = generate(tmp_path / "c", "--tasks", "500", "--seed", "8")
     assert [f.name for f in sorted(first.iterdir())] == [
         "appointments.yaml", "definitions.yaml", "office.yaml", "patients.yaml",
-        "tasklists.yaml", "tasks.yaml", "userods.yaml"]
+        "tasklists.yaml", "tasknotes.yaml", "tasks.yaml", "userods.yaml"]
     for file in first.iterdir():
         assert file.read_bytes() == (again / file.name).read_bytes()
     assert (first / "tasks.yaml").read_bytes() != (other / "tasks.yaml").read_bytes()
     result = CliRunner().invoke(main, ["check-fixtures", str(first)])
-    assert result.exit_code == 0 and "500 tasks, 4 tasklists" in result.output
+    assert result.exit_code == 0 and "500 tasks, 566 tasknotes, 4 tasklists" in result.output
     tasks = load_dir(first).records["tasks"]
     assert {t.ObjectType for t in tasks} == {"None", "Patient", "Appointment"}
     assert len({t.TaskStatus for t in tasks}) == 3

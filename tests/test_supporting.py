@@ -85,10 +85,10 @@ def test_listUserods_doc_example(api):
 
 
 @pytest.mark.parametrize("query,expected", [
-    ({}, [1, 3, 12]),  # hidden user 2 and CEMT user 13 are left out
-    ({"includeHidden": "true"}, [1, 2, 3, 12]),
-    ({"includeCEMT": "true"}, [1, 3, 12, 13]),
-    ({"includeHidden": "true", "includeCEMT": "true", "Limit": 2, "Offset": 3}, [12, 13]),
+    ({}, [1, 3, 4, 8, 12]),  # hidden user 2 and CEMT user 13 are left out
+    ({"includeHidden": "true"}, [1, 2, 3, 4, 8, 12]),
+    ({"includeCEMT": "true"}, [1, 3, 4, 8, 12, 13]),
+    ({"includeHidden": "true", "includeCEMT": "true", "Limit": 2, "Offset": 5}, [12, 13]),
 ])
 def test_listUserods_filters(api, query, expected):
     assert [u["UserNum"] for u in ok(api.get("/userods", query=query))] == expected

@@ -71,7 +71,7 @@ def test_wire_unset_datetime_keeps_its_zero_padded_year_in_any_format(api):
 
 def test_wire_format_strings_apply_to_every_response(api):
     query = {"DateTimeFormatString": "dd.MM.yyyy", "DateFormatString": "yy"}
-    assert api.get("/tasks", query={**query, **ALL_TIME}).get_json()[0]["DateTimeEntry"] == "10.12.2024"
+    assert api.get("/tasks", query={**query, **ALL_TIME}).get_json()[1]["DateTimeEntry"] == "10.12.2024"
     r = api.post("/tasks", json={**MINIMAL, "DateTimeEntry": "2022-10-12 08:00:00"}, query=query)
     assert (r.status_code, r.get_json()["DateTimeEntry"], r.get_json()["DateTask"]) == (201, "12.10.2022", "01")
     r = api.put("/tasks/1408", json={"Descript": "x"}, query=query)
@@ -81,8 +81,9 @@ def test_wire_format_strings_apply_to_every_response(api):
 
 @pytest.mark.parametrize("name", ["DateFormatString", "DateTimeFormatString"])
 @pytest.mark.parametrize("pattern,problem", [
-    ("MMM dd", "the unsupported token 'MMM'"), ("dddd", "the unsupported token 'dddd'"),
-    ("HH:mm:ss zzz", "the unsupported token 'zzz'"), ("ss.fff", "the unsupported token 'fff'"),
+    ("MMMMM dd", "the unsupported token 'MMMMM'"), ("ddddd", "the unsupported token 'ddddd'"),
+    ("HH:mm:ss zzzz", "the unsupported token 'zzzz'"), ("ss.FFF", "the unsupported token 'FFF'"),
+    ("HH:mm K", "the unsupported token 'K'"), ("ss.ffff", "the unsupported token 'ffff'"),
     ("yyyyy", "the unsupported token 'yyyyy'"), ("'only text'", "no date or time token"),
     ("", "an empty format"),
 ])
@@ -92,8 +93,32 @@ def test_wire_unsupported_format_is_400(api, app, name, pattern, problem):
 
 
 def test_wire_bad_format_is_400_before_404(api):
-    r = api.get("/tasks/424242", query={"DateFormatString": "MMM"})
-    assert (r.status_code, r.get_json()) == (400, "DateFormatString has the unsupported token 'MMM'.")
+    r = api.get("/tasks/424242", query={"DateFormatString": "FFF"})
+    assert (r.status_code, r.get_json()) == (400, "DateFormatString has the unsupported token 'FFF'.")
+
+
+@pytest.mark.parametrize("pattern, text", [
+    ("dd/MM/yyyy HH:mm:ss zzz", "10/12/2024 13:08:47 -07:00"),  # apiimplementation's example
+    ("ddd, d MMM yyyy h:mm tt zz", "Tue, 10 Dec 2024 1:08 PM -07"),
+    ("dddd MMMM d, HH:mm:ss.fff z", "Tuesday December 10, 13:08:47.000 -7")])
+def test_wire_dotnet_names_fractions_and_office_offset(api, pattern, text):
+    r = api.get("/tasks/1408", query={"DateTimeFormatString": pattern})
+    assert r.get_json()["DateTimeEntry"] == text
+
+
+def test_wire_utc_offset_from_office_yaml(tmp_path):
+    from conftest import Api, fixture_dir, make_app
+    folder = fixture_dir(tmp_path, office='version: "24.4.22"\nutc_offset: "+05:30"\n')
+    api = Api(make_app({"FIXTURES": str(folder)}).test_client())
+    r = api.get("/tasks/1408", query={"DateTimeFormatString": "zzz"})
+    assert r.get_json()["DateTimeEntry"] == "+05:30"
+
+
+def test_wire_crlf_in_text_answered_as_a_space_and_stored_as_sent(api):
+    r = api.post("/tasks", json={**MINIMAL, "Descript": "Line 1\r\nLine 2\nLine 3"})
+    assert r.get_json()["Descript"] == "Line 1 Line 2\nLine 3"
+    state = api.client.get("/__admin/state", headers=api.headers).get_json()
+    assert {t["Descript"] for t in state["tasks"]} >= {"Line 1\r\nLine 2\nLine 3"}
 
 
 # --- paging ---------------------------------------------------------------------------

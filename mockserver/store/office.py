@@ -151,12 +151,16 @@ class Office:
         return chosen[0].DefNum if chosen else 0
 
     # -- tasks --
-    def get_task(self, num: int) -> Task:
+    def _find(self, kind: str, num: int, missing: str) -> Any:
+        """The record *num* of the table *kind*; NotFound(*missing*) if there is none."""
         with self.lock:
-            task = self.tasks.get(num)
-        if task is None:
-            raise NotFound("Task not found.")
-        return task
+            record = getattr(self, kind).get(num)
+        if record is None:
+            raise NotFound(missing)
+        return record
+
+    def get_task(self, num: int) -> Task:
+        return self._find("tasks", num, "Task not found.")
 
     def list_tasks(self, *, TaskListNum: int | None = None, KeyNum: int | None = None,
                    ObjectType: str | None = None, TaskStatus: str | None = None,
@@ -239,11 +243,7 @@ class Office:
 
     # -- task notes --
     def get_note(self, num: int) -> TaskNote:
-        with self.lock:
-            note = self.tasknotes.get(num)
-        if note is None:
-            raise NotFound("TaskNote not found.")
-        return note
+        return self._find("tasknotes", num, "TaskNote not found.")
 
     def list_notes(self, *, TaskNum: int | None = None, UserNum: int | None = None,
                    Offset: int = 0, Limit: int | None = None) -> list[TaskNote]:
