@@ -100,11 +100,12 @@ def still_open(sock: socket.socket) -> bool:
     """Whether the server has neither closed *sock* nor answered on it."""
     sock.setblocking(False)
     try:
-        return not sock.recv(1, socket.MSG_PEEK)  # b"": closed; bytes: an answer (a 4xx)
-    except BlockingIOError:  # nothing to read: still waiting for the request's end
+        sock.recv(1, socket.MSG_PEEK)  # b"": the server closed it; bytes: it answered (a 4xx)
+    except BlockingIOError:  # nothing to read: the server still waits for the request's end
         return True
-    except OSError:  # reset
+    except OSError:  # reset by the server
         return False
+    return False
 
 
 def normal_get(host: str, port: int, path: str) -> tuple[str, float]:

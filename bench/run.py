@@ -1,7 +1,7 @@
 """The benchmark: the mock server against comparable baselines and peer mocks, in one run,
 with the team's targets beside the figures.
 
-    .venv/bin/python bench/run.py [--duration 3] [--repeat 3] [--sizes 1000,100000]
+    .venv/bin/python bench/run.py [--duration 3] [--repeat 3] [--starts 3] [--sizes 1000,100000]
                                   [--mock-default KIND] [--skip-setup] [--no-peers]
 
 Setup installs wrk (apt-get), gunicorn and granian (pip, into this interpreter's
@@ -23,10 +23,10 @@ one at a time, each on 127.0.0.1:
   and json-server serving the same tasks as a db.json.
 
 Each server is started once untimed (it compiles its modules, and fills the dataset cache
-of a mock that has one), then STARTS times timed, from process start to its first 200;
+of a mock that has one), then --starts times timed, from process start to its first 200;
 the last one stays up. With every server up, wrk (CONNECTIONS connections, bench/wrk.lua)
 drives each for GET one, GET a filtered list, PUT and POST: a 1 s warm-up run that counts
-every answer's status, then REPEAT measured runs, interleaved (each repeat goes round all
+every answer's status, then --repeat measured runs, interleaved (each repeat goes round all
 servers at all sizes), so a noisy moment hits all of them and a size is compared with
 another run by run. GET one and PUT pick among the same SPREAD tasks at every size, and
 POST among their task lists, so a larger dataset is judged on the same number of distinct
@@ -44,7 +44,9 @@ gunicorn 2x4); the status of every answer in the warm-up run and any failure in 
 measured runs (a non-2xx share means a call was not served as meant: look at it before
 that server's figures); start time and memory. Then each larger size against the
 smallest, run by run; the connection abuse; offices; and every server's command line.
-One run at the default settings takes about 12 minutes on 2 CPUs (--repeat 2: about 9).
+With --repeat 2 a run takes about 9 minutes on 2 CPUs when every server starts within a
+few seconds; each server is started --starts + 1 times per size, so a slow start counts
+that many times.
 """
 from __future__ import annotations
 
@@ -86,7 +88,9 @@ MOCK_SERVERS = ("granian", "waitress")  # the `mockserver serve --server` kinds 
 DEFAULT_SERVER = "granian"  # serve's default when its --help does not name one
 THREADS = 1  # serve's default --threads: the baselines on its servers run as many
 GUNICORN = "gunicorn"  # the baseline app under gunicorn, 2 workers x 4 gthreads
-GRANIAN = "granian==2.8.7"  # the version setup.cfg pins
+# installed only if missing: granian is a dependency of the mock, but was the pinned
+# `fast` extra before it became the default server
+GRANIAN = "granian==2.8.7"
 # Prism 5.14.2 is the newest that runs on node 20 (5.15 and later need node 24)
 PEERS = {"prism": "@stoplight/prism-cli@5.14.2", "json-server": "json-server@0.17.4"}
 NODE_DIR = BENCH / ".node"  # npm installs the peers here (git-ignored: bench/.gitignore)
@@ -95,7 +99,7 @@ PEER_SIZE = 1000  # the peers run at this size only
 # POST_LISTS task lists that generate-fixtures makes for SPREAD tasks (one per 125)
 SPREAD = 1000
 POST_LISTS = 8
-STARTS = 3  # timed starts per server and size: one start alone is too noisy
+STARTS = 3  # timed starts per server and size (--starts): one start alone is too noisy
 WRK_TIMEOUT = "10s"  # wrk's default, 2 s, drops the slowest servers' requests (a scan of 100,000 tasks)
 TICKS = os.sysconf("SC_CLK_TCK")
 # Python keeps what it compiles (__pycache__) unless PYTHONDONTWRITEBYTECODE is set, as it
@@ -103,7 +107,7 @@ TICKS = os.sysconf("SC_CLK_TCK")
 # keep it, as a developer's machine does.
 KEEP_BYTECODE = {"PYTHONDONTWRITEBYTECODE": ""}  # empty is unset
 
-# The targets, judged on the default server: (goal number, what, size, threshold).
+# The team's targets, judged on the default server (see ``targets``).
 SAME_SERVER_MIN = {"get": 0.8, "list": 1.5, "put": 0.8, "post": 0.8}  # against the baseline app there
 PER_CPU_MIN = 1.0  # requests per server CPU-second, against gunicorn 2x4, every call
 PRISM_MIN = 1.0  # req/s against Prism, every call
@@ -190,6 +194,23 @@ def default_server() -> str:
             if found and found.group(1) in MOCK_SERVERS:
                 return found.group(1)
     return DEFAULT_SERVER
+
+
+def code_version() -> str:
+    """The commit measured, and which files outside bench/ differ from it (git), for the
+    report; "unknown" without git."""
+    try:
+        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True, timeout=30, check=True).stdout.strip()
+        status = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain"],
+                                capture_output=True, text=True, timeout=30, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    changed = [line[3:] for line in status.splitlines() if not line[3:].startswith("bench/")]
+    if not changed:
+        return f"commit {commit}"
+    shown = ", ".join(changed[:8]) + (f" and {len(changed) - 8} more" if len(changed) > 8 else "")
+    return f"commit {commit} with uncommitted changes to {shown}"
 
 
 def versions() -> str:
@@ -359,15 +380,15 @@ def start_json_server(db: Path) -> Server:
                   port, style="json-server", cwd=db.parent)
 
 
-def timed_starts(start: Callable[[], Server]) -> tuple[Server, list[float]]:
+def timed_starts(start: Callable[[], Server], starts: int) -> tuple[Server, list[float]]:
     """One untimed start (compiled modules; a dataset cache if the server keeps one), then
-    STARTS timed ones: the last server, left running, and each timed start's seconds."""
+    *starts* timed ones: the last server, left running, and each timed start's seconds."""
     start().stop()
     ready = []
-    for i in range(STARTS):
+    for i in range(starts):
         server = start()
         ready.append(server.ready_s)
-        if i < STARTS - 1:
+        if i < starts - 1:
             server.stop()
     return server, ready
 
@@ -447,7 +468,7 @@ def run_wrk(server: Server, command: list[str]) -> dict:
 
 
 def bench_servers(folders: dict[int, Path], db: Path | None, kinds: list[str], default: str,
-                  duration: float, repeat: int, abuse_seconds: float) -> dict:
+                  starts: int, duration: float, repeat: int, abuse_seconds: float) -> dict:
     """Start every server, size after size, one at a time; drive all of them; then the
     connection abuse against each mock at the smallest size."""
     servers: dict[int, list[Server]] = {}
@@ -467,7 +488,7 @@ def bench_servers(folders: dict[int, Path], db: Path | None, kinds: list[str], d
             started = servers[size] = []
             by_server = results["sizes"][size] = {}
             for name, start in starters.items():
-                server, ready = timed_starts(start)
+                server, ready = timed_starts(start, starts)
                 started.append(server)
                 by_server[name] = {"command": shlex.join(server.command), "ready_s": statistics.median(ready),
                                    "ready_runs": ready, "rss_ready_mib": memory_mib(server.process.pid),
@@ -496,7 +517,8 @@ def bench_servers(folders: dict[int, Path], db: Path | None, kinds: list[str], d
 def bench_offices(fixtures: Path, count: int = 1000, writers: int = 20) -> dict:
     """Creating *count* offices from one seed, the first write in a new office, and what
     each of *writers* offices that wrote (a POST and a PUT) adds: memory, and time in a
-    full garbage collection.
+    full garbage collection (measured with every object made before them frozen out of
+    the collector, so that its walk over the seed does not drown their share in noise).
 
     This uses the mock's internal API (mockserver.fixtures.load_dir, store.Registry);
     when that is not there (or has changed), the result says so and the run goes on.
@@ -519,15 +541,20 @@ def bench_offices(fixtures: Path, count: int = 1000, writers: int = 20) -> dict:
     started = time.perf_counter()
     office.create_task({"TaskListNum": 1, "Descript": "first write", "UserNum": 1})
     first_write = time.perf_counter() - started
-    full_gc = _full_gc_seconds()
-    tracemalloc.start()
-    for i in range(writers):
-        office = registry.office(f"writer-{i}")
-        task = office.create_task({"TaskListNum": 1, "Descript": "a write", "UserNum": 1})
-        office.update_task(task.TaskNum - 1, {"TaskStatus": "Viewed"})
-    written, _ = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    full_gc_each = (_full_gc_seconds() - full_gc) / writers
+    gc.collect()
+    gc.freeze()
+    try:
+        full_gc = _full_gc_seconds()
+        tracemalloc.start()
+        for i in range(writers):
+            office = registry.office(f"writer-{i}")
+            task = office.create_task({"TaskListNum": 1, "Descript": "a write", "UserNum": 1})
+            office.update_task(task.TaskNum - 1, {"TaskStatus": "Viewed"})
+        written, _ = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        full_gc_each = (_full_gc_seconds() - full_gc) / writers
+    finally:
+        gc.unfreeze()
     return {"offices": count, "seconds": elapsed, "kib_per_office": memory / 1024 / count,
             "first_write_ms": first_write * 1000, "writers": writers,
             "kib_per_writer": written / 1024 / writers, "full_gc_ms_per_writer": full_gc_each * 1000}
@@ -558,8 +585,7 @@ def size_change(sizes: dict, name: str, call: str, size: int, reference: int) ->
     """The median run-by-run change of *name*'s req/s of *call* from *reference* to *size*, %."""
     if size not in sizes or reference not in sizes or name not in sizes[size]:
         return None
-    changes = _change(sizes[size][name][call]["rps_runs"], sizes[reference][name][call]["rps_runs"])
-    return changes[len(changes) // 2]
+    return statistics.median(_change(sizes[size][name][call]["rps_runs"], sizes[reference][name][call]["rps_runs"]))
 
 
 def targets(results: dict, kind: str) -> list[tuple[str, str, float | str | None, str, bool | None]]:
@@ -647,7 +673,8 @@ def _statuses(result: dict) -> str:
     return (mix or "none") + (f"; runs: {', '.join(failures)}" if failures else "")
 
 
-def _size_section(size: int, by_server: dict, kinds: list[str], default: str) -> list[str]:
+def _size_section(size: int, by_server: dict, kinds: list[str], default: str, starts: int) -> list[str]:
+    """Markdown: one size's tables (req/s, ratios, CPU, answers, start and memory)."""
     names = list(by_server)
     head = _row(["", *(label(n, default) for n in names)])
     rule = "|---|" + "---|" * len(names)
@@ -674,7 +701,7 @@ def _size_section(size: int, by_server: dict, kinds: list[str], default: str) ->
         cells = []
         for n in names:
             figure = by_server[n][call]["per_cpu_s"]
-            against = (f" ({_ratio(figure, by_server[GUNICORN][call]['per_cpu_s']):.2f}x)"
+            against = (f" ({_num(_ratio(figure, by_server[GUNICORN][call]['per_cpu_s']), '{:.2f}x')})"
                        if n.startswith("mock-") and GUNICORN in by_server else "")
             cells.append(f"{figure:,.0f}{against}")
         lines.append(_row([CALL_NAMES[call], *cells]))
@@ -682,7 +709,7 @@ def _size_section(size: int, by_server: dict, kinds: list[str], default: str) ->
               "socket errors or timeouts in the measured runs:", "", head, rule]
     for call in CALLS:
         lines.append(_row([CALL_NAMES[call], *(_statuses(by_server[n][call]) for n in names)]))
-    lines += ["", f"Start (process start to the first 200, median of {STARTS} starts) and memory "
+    lines += ["", f"Start (process start to the first 200, median of {starts} starts) and memory "
               "(summed over the server's processes):", "", head, rule]
     lines.append(_row(["ready after start", *(
         f"{by_server[n]['ready_s'] * 1000:,.0f} ms ({', '.join(f'{r * 1000:,.0f}' for r in by_server[n]['ready_runs'])})"
@@ -716,7 +743,7 @@ def scale(sizes: dict, default: str) -> list[str]:
             cells = []
             for name in names:
                 changes = _change(sizes[size][name][call]["rps_runs"], sizes[ordered[0]][name][call]["rps_runs"])
-                cells.append(f"{changes[len(changes) // 2]:+.0f}% ({changes[0]:+.0f} to {changes[-1]:+.0f})")
+                cells.append(f"{statistics.median(changes):+.0f}% ({changes[0]:+.0f} to {changes[-1]:+.0f})")
             lines.append(_row([CALL_NAMES[call], *cells]))
         lines.append("")
     return lines
@@ -727,6 +754,7 @@ def report(results: dict) -> str:
     against each other, the connection abuse, offices, and what ran."""
     default, kinds = results["default"], results["kinds"]
     lines = [f"# Benchmark {results['when']}", "",
+             f"Code: {results['code']}. "
              f"Machine: {results['machine']}; {results['versions']}. "
              f"wrk -t1 -c{CONNECTIONS} -d{results['duration']}s, the median of {results['repeat']} runs per call "
              "and server (of an even number, the upper middle run), every server at every size driven in turn "
@@ -761,7 +789,7 @@ def report(results: dict) -> str:
               f"{results['abuse_seconds']:g} s, {abuse.GETS} GETs of {abuse.PATH} on new connections "
               f"({abuse.GET_TIMEOUT_S:g} s timeout).", ""]
     for size, by_server in results["sizes"].items():
-        lines += _size_section(size, by_server, kinds, default)
+        lines += _size_section(size, by_server, kinds, default, results["starts"])
     lines += scale(results["sizes"], default)
     lines += ["## Connection abuse", ""]
     for kind, found in results["abuse"].items():
@@ -792,10 +820,24 @@ def report(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def rewrite_report(raw: Path, output: Path | None) -> None:
+    """The markdown report of the run in *raw* (bench/results/raw/NAME.json), written to
+    *output* (default: bench/results/NAME.md)."""
+    results = json.loads(raw.read_text(encoding="utf-8"))
+    # JSON keeps the sizes as strings
+    results["sizes"] = {int(size): found for size, found in results["sizes"].items()}
+    results["offices"] = {int(size): found for size, found in results["offices"].items()}
+    output = output or BENCH / "results" / f"{raw.stem}.md"
+    output.write_text(report(results), encoding="utf-8")
+    print(f"written: {output}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=3, help="seconds per wrk run")
     parser.add_argument("--repeat", type=int, default=3, help="wrk runs per call (the median is kept)")
+    parser.add_argument("--starts", type=int, default=STARTS,
+                        help="timed starts per server and size (after one untimed start; the median is kept)")
     parser.add_argument("--sizes", default=f"{TARGET_SIZE},{LARGE_SIZE}", help="task counts, comma-separated")
     parser.add_argument("--mock-default", choices=MOCK_SERVERS,
                         help="the server `mockserver serve` uses without --server (default: read from its --help)")
@@ -803,7 +845,12 @@ def main() -> None:
     parser.add_argument("--no-peers", action="store_true", help="skip Prism and json-server")
     parser.add_argument("--skip-setup", action="store_true", help="install nothing (wrk, gunicorn, granian, npm)")
     parser.add_argument("--output", type=Path, help="markdown file (default: bench/results/<date>.md)")
+    parser.add_argument("--from-raw", type=Path, metavar="RAW",
+                        help="measure nothing: write the report of an earlier run from its raw JSON")
     args = parser.parse_args()
+    if args.from_raw:
+        rewrite_report(args.from_raw, args.output)
+        return
     if not args.skip_setup:
         setup(peers=not args.no_peers)
     default = args.mock_default or default_server()
@@ -815,16 +862,18 @@ def main() -> None:
     if peers_skipped:
         print(f"Prism and json-server skipped: {peers_skipped}", flush=True)
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    results: dict = {"when": when, "duration": args.duration, "repeat": args.repeat, "default": default,
+    results: dict = {"when": when, "duration": args.duration, "repeat": args.repeat, "starts": args.starts,
+                     "default": default,
                      "default_from": "--mock-default" if args.mock_default else "from `mockserver serve --help`",
                      "kinds": kinds, "peers_skipped": peers_skipped, "abuse_seconds": args.abuse_seconds,
-                     "versions": versions(), "offices": {},
+                     "versions": versions(), "code": code_version(), "offices": {},
                      "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"}
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="mockbench-") as tmp:
         folders = {size: generate_fixtures(size, Path(tmp, str(size), "fixtures")) for size in sizes}
         db = None if peers_skipped else write_db(PEER_SIZE, Path(tmp, "json-server"))
-        results.update(bench_servers(folders, db, kinds, default, args.duration, args.repeat, args.abuse_seconds))
+        results.update(bench_servers(folders, db, kinds, default, args.starts, args.duration, args.repeat,
+                                     args.abuse_seconds))
         for size, found in results["sizes"].items():
             for server in found.values():
                 server["command"] = server["command"].replace(tmp, "$TMP").replace(str(ROOT) + "/", "")
