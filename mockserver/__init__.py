@@ -1,9 +1,15 @@
 """Open Dental Tasks mock server: the Open Dental REST API Tasks resource, in memory."""
 from __future__ import annotations
 
+from importlib import metadata
 from typing import Any
 
-__all__ = ["create_app"]
+__all__ = ["__version__", "create_app"]
+
+try:
+    __version__ = metadata.version("opendental-tasks-mock")
+except metadata.PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0.0.0"
 
 
 def __getattr__(name: str) -> Any:

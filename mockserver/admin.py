@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator
 
 from flask import Flask, Request, Response, current_app, g, request
 from marshmallow import RAISE, ValidationError, fields, post_load, validates_schema
-from marshmallow.validate import Length, OneOf, Range
+from marshmallow.validate import Length, OneOf, Range, Regexp
 from waitress.channel import ClientDisconnected
 import werkzeug.exceptions
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -44,7 +44,8 @@ BODY_BYTES = 4 * BODY_LIMIT  # UTF-8: BODY_LIMIT characters never take more byte
 MAX_DELAY_MS = 30_000
 MAX_TIMES = 1_000_000
 CLOCK_MIN, CLOCK_MAX = datetime(1900, 1, 1), datetime(9000, 1, 1)  # room for any "now - 14 days"
-METHODS = ("*", "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS")
+METHODS = ("*", "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS")  # in the journal
+FAULT_METHODS = ("*", "GET", "POST", "PUT")  # the API's methods: a fault on another never fires
 
 
 class ConnectionDropped(ClientDisconnected, ConnectionError):
@@ -168,9 +169,12 @@ class FaultSchema(AdminSchema):
 
     id = fields.Integer(dump_only=True)
     method = OdString(load_default="*", validate=OneOf(
-        METHODS, error="must be one of: {choices}."))
-    path = OdString(load_default="*", validate=Length(1, 1000, error="must be 1 to 1000 characters."),
-                         metadata={"description": "glob on the path after /api/v1, e.g. /tasks/*"})
+        FAULT_METHODS, error="must be one of: {choices}."))
+    path = OdString(load_default="*", validate=[
+        Length(1, 1000, error="must be 1 to 1000 characters."),
+        Regexp(r"^[*/]", error="must start with / or * (a glob on the path after /api/v1, "
+                               "such as /tasks/*)")],
+        metadata={"description": "glob on the path after /api/v1, e.g. /tasks/*"})
     status = _integer(400, 599, allow_none=True, load_default=None)
     body = OdString(allow_none=True, load_default=None,
                     metadata={"description": "error message, sent as a JSON string"})

@@ -7,8 +7,8 @@ from typing import Any, Callable, Mapping
 
 from flask import Flask, Response, g, request
 
-from . import admin, errors, fixtures, openapi, persist, routes
-from .store import LOCAL_PAGE_CAP, PAGE_CAP, Registry
+from . import __version__, admin, errors, fixtures, openapi, persist, routes
+from .store import LOCAL_PAGE_CAP, PAGE_CAP, RECORD_TYPES, Registry
 
 access_log = logging.getLogger("mockserver.access")
 
@@ -53,6 +53,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     init_access_log(app)  # first: the log counts all of a request's time
     routes.init_app(app)  # /api/v1 and the one pass before each of its requests
     openapi.init_app(app)  # the OpenAPI documents
+    init_health(app)  # GET /__admin/health, with or without the control API
     admin.init_app(app)  # /__admin, unless ADMIN_API is off
     return app
 
@@ -67,6 +68,21 @@ def offices(config: Mapping[str, Any]) -> Registry:
     if journal is not None:
         journal.open(registry)
     return registry
+
+
+def init_health(app: Flask) -> None:
+    """``GET /__admin/health``: no key needed, answered with ``--no-admin`` too, for CI
+    jobs that wait for the mock: status, version, uptime, offices, the dataset's counts."""
+    started = time.monotonic()
+
+    @app.get("/__admin/health")
+    def getHealth() -> Response:
+        registry = app.extensions["mockserver"]
+        dataset = registry.dataset
+        return app.json.response({
+            "status": "ok", "version": __version__,
+            "uptime_seconds": round(time.monotonic() - started, 3), "offices": len(registry),
+            "dataset": {kind: dataset.count(kind) for kind in RECORD_TYPES}})
 
 
 def init_access_log(app: Flask) -> None:

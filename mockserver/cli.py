@@ -3,6 +3,8 @@ the OpenAPI document."""
 from __future__ import annotations
 
 import difflib
+import errno
+import os
 import logging
 import signal
 import sys
@@ -14,6 +16,7 @@ from typing import Any
 
 import click
 
+from . import __version__
 from .app import create_app
 from .cluster import Cluster, ClusterError
 from .fixtures import FixtureError, load_dir, load_keys
@@ -33,30 +36,38 @@ def _url_host(host: str) -> str:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mockserver")
 def main() -> None:
     """Open Dental Tasks mock server."""
 
 
+def option(name: str, *decls: str, **settings: Any) -> Any:
+    """``click.option(name, ...)``, also read from the environment variable
+    MOCKSERVER_<NAME> (``--data-dir``: MOCKSERVER_DATA_DIR), which ``--help`` shows."""
+    variable = "MOCKSERVER_" + name.lstrip("-").upper().replace("-", "_")
+    return click.option(name, *decls, envvar=variable, show_envvar=True, **settings)
+
+
 ADDRESS_OPTIONS = (
-    click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind."),
-    click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535),
+    option("--host", default="127.0.0.1", show_default=True, help="Interface to bind."),
+    option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535),
                  help="Port; 0 picks a free one (printed in the banner)."),
 )
 OFFICE_OPTIONS = (  # `cluster` hands these to each of its `serve` processes
-    click.option("--fixtures", type=click.Path(exists=True, file_okay=False),
+    option("--fixtures", type=click.Path(exists=True, file_okay=False),
                  help="Fixtures folder (default: the shipped dataset)."),
-    click.option("--keys", type=click.Path(exists=True, dir_okay=False),
+    option("--keys", type=click.Path(exists=True, dir_okay=False),
                  help="Keys file (YAML): permissions, disabled keys, office versions."),
-    click.option("--strict-keys", is_flag=True, help="Reject key pairs the keys file does not list."),
-    click.option("--lenient-content-type", is_flag=True,
+    option("--strict-keys", is_flag=True, help="Reject key pairs the keys file does not list."),
+    option("--lenient-content-type", is_flag=True,
                  help="Accept requests without Content-Type: application/json."),
-    click.option("--local-api", is_flag=True, help="Local-API paging: up to 1000 items per page."),
-    click.option("--threads", type=click.IntRange(1, 512),
+    option("--local-api", is_flag=True, help="Local-API paging: up to 1000 items per page."),
+    option("--threads", type=click.IntRange(1, 512),
                  help=f"Threads running requests, per process  [default: {DEFAULT_THREADS}; "
                       f"{DATA_DIR_THREADS} with --data-dir]"),
-    click.option("--data-dir", type=click.Path(file_okay=False),
+    option("--data-dir", type=click.Path(file_okay=False),
                  help="Keep offices in this folder across restarts (every write is fsynced)."),
-    click.option("--no-admin", is_flag=True,
+    option("--no-admin", is_flag=True,
                  help="Turn off the control API (/__admin): for servers shared by several people."),
 )
 
@@ -109,10 +120,10 @@ def configure_logging(quiet: bool) -> None:
 
 @main.command()
 @_with(ADDRESS_OPTIONS + OFFICE_OPTIONS)
-@click.option("--server", "server_name", type=click.Choice(list(SERVERS)), default=SERVERS[0],
+@option("--server", "server_name", type=click.Choice(list(SERVERS)), default=SERVERS[0],
               show_default=True, help="HTTP server: granian (Rust) is the faster; waitress is "
               "pure Python (its own answers to malformed HTTP are text/plain).")
-@click.option("--quiet", is_flag=True, help="No access log.")
+@option("--quiet", is_flag=True, help="No access log.")
 def serve(host: str, port: int, fixtures: str | None, keys: str | None, strict_keys: bool,
           lenient_content_type: bool, local_api: bool, threads: int | None,
           data_dir: str | None, no_admin: bool, server_name: str, quiet: bool) -> None:
@@ -122,7 +133,8 @@ def serve(host: str, port: int, fixtures: str | None, keys: str | None, strict_k
                               "DATA_DIR": data_dir, "ADMIN_API": not no_admin}
     threads = threads or default_threads(data_dir)
     configure_logging(quiet)
-    what = "Open Dental Tasks mock" + ("" if server_name == SERVERS[0] else f" ({server_name})")
+    what = f"Open Dental Tasks mock {__version__}" + (
+        "" if server_name == SERVERS[0] else f" ({server_name})")
     try:
         if server_name == "granian":
             server = _granian(config, quiet, host, port, threads, what)
@@ -132,7 +144,10 @@ def serve(host: str, port: int, fixtures: str | None, keys: str | None, strict_k
     except (FixtureError, PersistError) as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:
-        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        hint = " (choose another --port, or --port 0 for a free one)" \
+            if exc.errno == errno.EADDRINUSE else ""
+        raise click.ClickException(f"cannot listen on {host}:{port}: {reason}{hint}") from None
     # SIGTERM (docker stop, the cluster command) stops as cleanly as Ctrl-C (granian
     # installs its own handlers for both)
     previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -9,6 +9,7 @@ error names the file, the record and the field.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from collections.abc import Hashable
 from importlib import resources
 from pathlib import Path
@@ -75,6 +76,7 @@ def load_dir(folder: str | Path | None = None) -> Dataset:
     path = Path(folder) if folder is not None else default_dir()
     if not path.is_dir():
         raise FixtureError(f"{path}: not a folder of fixtures")
+    _check_names(path)
     documents, root = {}, path.resolve()
     for name in (*RECORD_SCHEMAS, OFFICE):
         file = path / f"{name}.yaml"
@@ -82,7 +84,22 @@ def load_dir(folder: str | Path | None = None) -> Dataset:
             if not file.resolve().is_relative_to(root):  # a symlink must stay inside
                 raise FixtureError(f"{file}: resolves outside the fixtures folder {path}")
             documents[name] = read_yaml(file.read_bytes(), str(file))
+    if not documents:
+        raise FixtureError(f"{path}: holds none of the fixture files "
+                           f"({', '.join(f'{name}.yaml' for name in (*RECORD_SCHEMAS, OFFICE))})")
     return parse_documents(documents, origin=str(path))
+
+
+def _check_names(path: Path) -> None:
+    """FixtureError for a YAML file whose name is close to a fixture file's but not it
+    (``tasks.yml``, ``task.yaml``, ``Tasks.yaml``): it would be silently left out."""
+    known = (*RECORD_SCHEMAS, OFFICE)
+    for file in sorted(path.iterdir()):
+        if file.suffix not in (".yaml", ".yml") or file.name in {f"{k}.yaml" for k in known}:
+            continue
+        close = difflib.get_close_matches(file.stem.lower(), known, n=1, cutoff=0.8)
+        if close:
+            raise FixtureError(f"{file}: not a fixture file name; did you mean {close[0]}.yaml?")
 
 
 def _where(origin: str, kind: str, index: int | None = None, row: Any = None) -> str:

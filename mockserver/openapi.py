@@ -9,7 +9,6 @@ specification, split into two documents: the Open Dental API's (``GET /openapi.y
 from __future__ import annotations
 
 import copy
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Iterator
 
 import flask_smorest
@@ -18,6 +17,7 @@ from flask import Blueprint, Flask, Response, abort, current_app
 from marshmallow import fields
 
 from .routes import AUTH_FORMAT, ERROR, MEDIA_TYPE, api
+from . import __version__
 from .dotnetformat import FORMAT_STRING_PATTERN
 from .schemas import (DATE_FORMAT, DATETIME_FORMAT, DATETIME_PATTERN,
                       FormatString, OdBool, OdDate, OdDateTime, OdInteger, QueryInteger,
@@ -116,7 +116,7 @@ def specification() -> dict[str, Any]:
     from . import admin
 
     app = Flask(__name__)
-    app.config.update(API_TITLE=TITLE, API_VERSION=_package_version(),
+    app.config.update(API_TITLE=TITLE, API_VERSION=__version__,
                       OPENAPI_VERSION=OPENAPI_VERSION)
     builder = SpecApi(app, spec_kwargs={"info": {"description": DESCRIPTION}})
     builder.ma_plugin.converter.add_attribute_function(_wire_format)
@@ -246,13 +246,6 @@ def _refs(tree: Any) -> Iterator[str]:
     elif isinstance(tree, list):
         for value in tree:
             yield from _refs(value)
-
-
-def _package_version() -> str:
-    try:
-        return version("opendental-tasks-mock")
-    except PackageNotFoundError:  # running from a source tree that was never installed
-        return "0.0.0"
 
 
 def to_yaml(document: dict[str, Any]) -> str:

@@ -461,9 +461,11 @@ def test_createFault_never_touches_control_or_other_offices(raw, api, control, o
     ({"status": 503, "probability": "0.5"}, "probability must be a number."),
     ({"status": 503, "probability": True}, "probability must be a number."),
     ({"status": 503, "seed": -1}, "seed must be an integer from 0 to 9223372036854775807."),
-    ({"status": 503, "method": "get"},
-     "method must be one of: *, GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS."),
+    ({"status": 503, "method": "get"}, "method must be one of: *, GET, POST, PUT."),
+    ({"status": 503, "method": "DELETE"}, "method must be one of: *, GET, POST, PUT."),
     ({"status": 503, "path": ""}, "path must be 1 to 1000 characters."),
+    ({"status": 500, "path": "tasks/1408"},
+     "path must start with / or * (a glob on the path after /api/v1, such as /tasks/*)"),
     ({"status": 503, "path": 5}, "path must be a string."),
     ({"status": 503, "delay": 5}, "delay is not a known field."),
 ])

@@ -153,3 +153,29 @@ def test_serve_refuses_bad_fixtures(tmp_path, server):
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and "TaskNum is invalid." in done.stderr
     assert "listening" not in done.stdout
+
+
+@pytest.mark.parametrize("name, expected", [("tasks.yml", "tasks"), ("task.yaml", "tasks"),
+                                            ("Tasks.yaml", "tasks"), ("userod.yaml", "userods")])
+def test_check_fixtures_near_file_name_is_an_error(tmp_path, name, expected):
+    folder = fixture_dir(tmp_path)
+    (folder / name).write_text("[]\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["check-fixtures", str(folder)])
+    assert result.exit_code == 1
+    assert f"{folder / name}: not a fixture file name; did you mean {expected}.yaml?" in result.output
+
+
+def test_check_fixtures_folder_without_fixture_files_is_an_error(tmp_path):
+    (tmp_path / "notes.txt").write_text("hello", encoding="utf-8")
+    result = CliRunner().invoke(main, ["check-fixtures", str(tmp_path)])
+    assert result.exit_code == 1 and f"{tmp_path}: holds none of the fixture files (tasks.yaml," in result.output
+
+
+def test_health_answers_without_a_key_and_without_the_control_api():
+    from conftest import make_app
+    import mockserver
+    for admin in (True, False):
+        r = make_app({"ADMIN_API": admin}).test_client().get("/__admin/health")
+        body = r.get_json()
+        assert (r.status_code, body["status"], body["version"]) == (200, "ok", mockserver.__version__)
+        assert body["dataset"]["tasks"] == 19 and body["offices"] == 0

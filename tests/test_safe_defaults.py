@@ -1,6 +1,7 @@
 """Safe defaults of ``mockserver serve``: loopback, a warning for all interfaces, strict keys."""
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -81,3 +82,34 @@ def test_serve_port_in_use_is_a_clear_error(kind):
                                 capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert f"Error: cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
+
+
+def test_serve_options_from_environment_variables(monkeypatch):
+    made = []
+    monkeypatch.setattr(cli, "WaitressServer", lambda *a: made.append(a) or _FakeServer())
+    monkeypatch.setenv("MOCKSERVER_PORT", "30555")
+    monkeypatch.setenv("MOCKSERVER_SERVER", "waitress")  # the default is granian
+    monkeypatch.setenv("MOCKSERVER_NO_ADMIN", "true")
+    result = CliRunner().invoke(cli.main, ["serve", "--quiet"])
+    assert result.exit_code == 0, result.output
+    [(app, host, port, threads)] = made
+    assert (host, port, app.config["ADMIN_API"]) == ("127.0.0.1", 30555, False)
+    assert "MOCKSERVER_DATA_DIR" in CliRunner().invoke(cli.main, ["serve", "--help"]).output
+
+
+def test_version_option_and_attribute():
+    import mockserver
+    result = CliRunner().invoke(cli.main, ["--version"])
+    assert result.output == f"mockserver, version {mockserver.__version__}\n"
+    assert mockserver.__version__.count(".") >= 2
+
+
+def test_serve_port_in_use_suggests_port_0():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = CliRunner().invoke(cli.main, ["serve", "--server", "waitress", "--port", port])
+    assert result.exit_code == 1
+    assert result.stderr == (f"Error: cannot listen on 127.0.0.1:{port}: Address already in use "
+                             "(choose another --port, or --port 0 for a free one)\n")
