@@ -3,13 +3,11 @@
 This is the test harness's side of the mock, never part of the Open Dental contract.
 Every call is scoped to the office of its ``Authorization`` header's customer key, so
 tests that use different keys never touch each other's data, clock, journal or faults.
-Key permissions, disabled keys and strict mode do not apply here: they model the client
-under test, and a test must still be able to set up and inspect the office of a
-read-only or disabled key. ``--no-admin`` (``ADMIN_API = False``) turns it all off.
+Key permissions, disabled keys and strict mode do not apply here (they model the client
+under test). ``--no-admin`` (``ADMIN_API = False``) turns it all off.
 
-The admin schemas live here, not in schemas.py: they are not the Open Dental wire
-format and must stay out of the /api/v1 spec. Unlike the wire schemas they reject
-unknown fields, so a misspelt option is a 400 instead of being silently ignored.
+Its schemas live here: they are not the Open Dental wire format. Unlike the wire
+schemas they reject unknown fields: a misspelt option is a 400, not silently ignored.
 """
 from __future__ import annotations
 
@@ -384,13 +382,15 @@ def getState(customer: str) -> Response:
 @control("Replace this office's data (fixture form); its clock, journal and faults stay",
          raw_body=True, raw_response=True)
 def putState(customer: str) -> Response:
-    """Validate fixture documents and make them the office's data; 400 leaves it unchanged."""
+    """Make fixture documents the office's data: the resources given replace the
+    office's, the others stay; a 400 leaves it unchanged."""
     documents = parse_json_object(request.get_data())
+    office = registry().office(customer)
     try:
-        dataset = fixtures.parse_documents(documents, origin="state")
+        dataset = fixtures.parse_documents({**fixtures.export_office(office), **documents},
+                                           origin="state")
     except fixtures.FixtureError as exc:
         raise BadRequest(str(exc)) from None
-    office = registry().office(customer)
     try:
         replacement = registry().new_office(customer, dataset, clock=office.clock)
     except OverflowError:

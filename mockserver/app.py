@@ -1,6 +1,7 @@
 """The application factory: ``create_app(config)``; all state lives in ``app.extensions``."""
 from __future__ import annotations
 
+import json
 import logging
 import time
 from typing import Any, Callable, Mapping
@@ -98,6 +99,20 @@ def init_access_log(app: Flask) -> None:
         elapsed = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
         # not request.full_path: it raises on a query string that is not UTF-8
         query = request.query_string.decode("utf-8", "backslashreplace")
-        access_log.info('%s "%s %s%s" %s %.1fms', request.remote_addr, request.method,
-                        request.path, f"?{query}" if query else "", response.status_code, elapsed)
+        found = routes.AUTHORIZATION.fullmatch(request.headers.get("Authorization", "").strip())
+        office = found[2] if found else None
+        error = response.get_json(silent=True) if 400 <= response.status_code < 500 else None
+        entry = {"remote": request.remote_addr, "method": request.method, "path": request.path,
+                 "query": query, "status": response.status_code, "ms": round(elapsed, 1),
+                 "office": office, "error": error if isinstance(error, str) else None}
+        access_log.info('%s "%s %s%s" %s %.1fms%s%s', request.remote_addr, request.method,
+                        request.path, f"?{query}" if query else "", response.status_code, elapsed,
+                        f" office={_short(office)}" if office else "",
+                        f" {json.dumps(entry['error'])}" if entry["error"] else "",
+                        extra={"request": entry})
         return response
+
+
+def _short(key: str) -> str:
+    """A customer key as the log shows it: its first 12 characters."""
+    return key if len(key) <= 12 else key[:12] + "..."

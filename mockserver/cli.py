@@ -3,6 +3,7 @@ the OpenAPI document."""
 from __future__ import annotations
 
 import difflib
+import json
 import errno
 import os
 import logging
@@ -104,13 +105,24 @@ def default_threads(data_dir: str | None) -> int:
     return DATA_DIR_THREADS if data_dir else DEFAULT_THREADS
 
 
-def configure_logging(quiet: bool) -> None:
-    """The mock's own messages and access log to stderr (``--quiet``: warnings only).
+class JsonLines(logging.Formatter):
+    """``--log-format json``: one JSON object per line; an access-log record's fields
+    (``extra={"request": ...}`` in app.py) as they are."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = getattr(record, "request", None) or {"message": record.getMessage()}
+        return json.dumps({"time": self.formatTime(record), "logger": record.name, **fields})
+
+
+def configure_logging(quiet: bool, log_format: str = "text") -> None:
+    """The mock's own messages and access log to stderr (``--quiet``: warnings only), as
+    text lines or JSON lines.
 
     Only the ``mockserver`` loggers: the process may have a logging setup of its own.
     """
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+    handler.setFormatter(JsonLines() if log_format == "json" else
+                         logging.Formatter("%(asctime)s %(name)s %(message)s"))
     logger = logging.getLogger("mockserver")
     logger.handlers[:] = [handler]
     logger.propagate = False
@@ -124,20 +136,23 @@ def configure_logging(quiet: bool) -> None:
               show_default=True, help="HTTP server: granian (Rust) is the faster; waitress is "
               "pure Python (its own answers to malformed HTTP are text/plain).")
 @option("--quiet", is_flag=True, help="No access log.")
+@option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+        help="Log lines as text, or one JSON object per line (for log collectors).")
 def serve(host: str, port: int, fixtures: str | None, keys: str | None, strict_keys: bool,
           lenient_content_type: bool, local_api: bool, threads: int | None,
-          data_dir: str | None, no_admin: bool, server_name: str, quiet: bool) -> None:
+          data_dir: str | None, no_admin: bool, server_name: str, quiet: bool,
+          log_format: str) -> None:
     """Serve the API with granian (or waitress) until interrupted."""
     config: dict[str, Any] = {"FIXTURES": fixtures, "KEYS": keys, "STRICT_KEYS": strict_keys,
                               "LENIENT_CONTENT_TYPE": lenient_content_type, "LOCAL_API": local_api,
                               "DATA_DIR": data_dir, "ADMIN_API": not no_admin}
     threads = threads or default_threads(data_dir)
-    configure_logging(quiet)
+    configure_logging(quiet, log_format)
     what = f"Open Dental Tasks mock {__version__}" + (
         "" if server_name == SERVERS[0] else f" ({server_name})")
     try:
         if server_name == "granian":
-            server = _granian(config, quiet, host, port, threads, what)
+            server = _granian(config, (quiet, log_format), host, port, threads, what)
         else:
             server = _waitress(config, host, port, threads)
             _announce(host, server.effective_port, what)
@@ -179,7 +194,7 @@ def announce_when_ready(host: str, port: int, what: str) -> None:
     _announce(host, port, what)
 
 
-def _granian(config: dict[str, Any], quiet: bool, host: str, port: int, threads: int,
+def _granian(config: dict[str, Any], logs: tuple[bool, str], host: str, port: int, threads: int,
              what: str) -> Any:
     """The granian server. The keys file, the data folder and the port are checked here,
     so that their errors come before anything starts; the worker loads the fixtures as it
@@ -194,7 +209,7 @@ def _granian(config: dict[str, Any], quiet: bool, host: str, port: int, threads:
         check_available(config["DATA_DIR"])
     if port:  # in use: the same clear error as waitress's, not granian's traceback
         listen(host, port).close()
-    return GranianServer(config, quiet, host, port, threads, what)
+    return GranianServer(config, logs, host, port, threads, what)
 
 
 def _waitress(config: dict[str, Any], host: str, port: int, threads: int) -> Any:

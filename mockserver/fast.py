@@ -28,8 +28,8 @@ from granian.log import LogLevels
 
 from .wsgi import BACKLOG
 
-# what the worker needs of `serve`, as JSON: create_app's config, --quiet, and the banner's
-# host, port and title
+# what the worker needs of `serve`, as JSON: create_app's config, --quiet and
+# --log-format, and the banner's host, port and title
 SERVE_VARIABLE = "MOCKSERVER_SERVE"
 # granian logs to stdout, where `serve` prints its banner: only its errors, on stderr
 LOGGING = {"handlers": {name: {"class": "logging.StreamHandler", "formatter": "generic",
@@ -46,13 +46,14 @@ def free_port(host: str) -> int:
 
 class GranianServer:
     """granian serving the app of *config* from one worker process with *threads*
-    threads; the worker prints the banner *what* once it answers. Same surface as
+    threads, logging as *logs* says (--quiet, --log-format); the worker prints the banner
+    *what* once it answers. Same surface as
     WaitressServer: ``effective_port``, ``run()`` (until SIGTERM or Ctrl-C), ``close()``."""
 
-    def __init__(self, config: dict[str, Any], quiet: bool, host: str, port: int, threads: int,
-                 what: str):
+    def __init__(self, config: dict[str, Any], logs: tuple[bool, str], host: str, port: int,
+                 threads: int, what: str):
         self.effective_port = port or free_port(host)
-        os.environ[SERVE_VARIABLE] = json.dumps({"config": config, "quiet": quiet, "host": host,
+        os.environ[SERVE_VARIABLE] = json.dumps({"config": config, "logs": logs, "host": host,
                                                  "port": self.effective_port, "what": what})
         self.server = Granian(
             f"{__name__}:worker_app", factory=True, interface=Interfaces.WSGI,
@@ -77,7 +78,7 @@ def worker_app() -> Flask:
     from .persist import PersistError
 
     serve = json.loads(os.environ[SERVE_VARIABLE])
-    configure_logging(serve["quiet"])
+    configure_logging(*serve["logs"])
     try:
         app = create_app(serve["config"])
     except (FixtureError, PersistError) as exc:  # said as `serve` says it; granian stops

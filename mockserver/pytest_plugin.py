@@ -26,6 +26,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+from pathlib import Path
 from datetime import datetime
 from typing import Any, Callable, Iterator
 
@@ -173,6 +174,17 @@ class LiveServer:
         self._server.stop(self._thread)
 
 
+PATHS = ("FIXTURES", "KEYS", "DATA_DIR")  # config keys that name files or folders
+
+
+def rooted(config: dict[str, Any], root: Path) -> dict[str, Any]:
+    """*config* with its relative paths (FIXTURES, KEYS, DATA_DIR) made absolute against
+    *root*, pytest's rootdir: the same folder whichever directory pytest runs from."""
+    relative = [key for key in PATHS if isinstance(config.get(key), (str, Path))
+                and not Path(config[key]).is_absolute()]
+    return {**config, **{key: str(root / config[key]) for key in relative}}
+
+
 @pytest.fixture(scope="session")
 def opendental_config() -> dict[str, Any]:
     """``create_app`` config of the plugin's servers; override to change fixtures, keys..."""
@@ -180,9 +192,10 @@ def opendental_config() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def opendental_server(opendental_config: dict[str, Any]) -> Iterator[LiveServer]:
+def opendental_server(opendental_config: dict[str, Any],
+                      request: pytest.FixtureRequest) -> Iterator[LiveServer]:
     """The live mock server of this test session (of this xdist worker)."""
-    server = LiveServer(opendental_config)
+    server = LiveServer(rooted(opendental_config, request.config.rootpath))
     yield server
     server.close()
 
@@ -196,11 +209,12 @@ def opendental(opendental_server: LiveServer) -> Iterator[MockOffice]:
 
 
 @pytest.fixture(scope="session")
-def opendental_app(opendental_config: dict[str, Any]) -> Any:
+def opendental_app(opendental_config: dict[str, Any], request: pytest.FixtureRequest) -> Any:
     """The mock as a Flask app, in process."""
     from .app import create_app
 
-    return create_app({**opendental_config, "TESTING": True, "ADMIN_API": True})
+    config = rooted(opendental_config, request.config.rootpath)
+    return create_app({**config, "TESTING": True, "ADMIN_API": True})
 
 
 @pytest.fixture

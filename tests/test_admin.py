@@ -191,6 +191,16 @@ def test_putState_replaces_the_data_and_keeps_the_clock(api, control, other):
     assert 1408 in {t["TaskNum"] for t in other.state()["tasks"]}  # other offices untouched
 
 
+def test_putState_with_some_resources_keeps_the_others(api, control):
+    before = control.state()
+    users = [*before["userods"], {"UserNum": 77, "UserName": "New"}]
+    after = control.load_state({"userods": users})
+    assert [u["UserNum"] for u in after["userods"]] == [u["UserNum"] for u in users]
+    assert {k: v for k, v in after.items() if k != "userods"} == \
+        {k: v for k, v in before.items() if k != "userods"}
+    assert api.post("/tasknotes", json={"TaskNum": 64, "UserNum": 77, "Note": "Hi"}).status_code == 201
+
+
 def test_putState_round_trip_is_identity(control):
     before = control.state()
     assert control.load_state(before) == before
@@ -239,7 +249,7 @@ def test_putState_rejects_non_objects(client, raw, message):
 
 def test_putState_relative_time_beyond_the_calendar_is_400(control):
     control.set_clock("8999-06-01 00:00:00", frozen=True)
-    documents = {"tasks": [{"TaskNum": 1, "DateTimeOriginal": "now+999999d"}]}
+    documents = {"tasks": [{"TaskNum": 1, "DateTimeOriginal": "now+999999d"}], "tasknotes": []}
     assert "out of range" in rejected(control.load_state, documents)
     assert 1408 in {t["TaskNum"] for t in control.state()["tasks"]}
 

@@ -134,8 +134,20 @@ def test_live_banner_curl_line_works_as_written(server):
 def test_live_access_log_on_stderr_unless_quiet(kind):
     with Server(kind) as loud:
         check(loud.http.get(f"{loud.url}/tasks/1408", params={"Limit": 1}, timeout=WAIT), 200)
-        [line] = [line for line in loud.access_log() if "/api/v1" in line]
-    assert '127.0.0.1 "GET /api/v1/tasks/1408?Limit=1" 200 ' in line and line.endswith("ms")
+        check(loud.http.get(f"{loud.url}/tasks/424242", timeout=WAIT), 404)
+        [ok, missing] = [line for line in loud.access_log() if "/api/v1" in line]
+    assert '127.0.0.1 "GET /api/v1/tasks/1408?Limit=1" 200 ' in ok and ok.endswith("ms office=office")
+    assert missing.endswith(' office=office "Task not found."')
+
+
+def test_live_access_log_as_json_lines(kind):
+    with Server(kind, "--log-format", "json") as loud:
+        check(loud.http.get(f"{loud.url}/tasks/424242", timeout=WAIT), 404)
+        [line] = [line for line in loud.errors().splitlines() if '"/api/v1/tasks/424242"' in line]
+    entry = json.loads(line)
+    assert {k: entry[k] for k in ("logger", "method", "path", "status", "office", "error")} == {
+        "logger": "mockserver.access", "method": "GET", "path": "/api/v1/tasks/424242",
+        "status": 404, "office": "office", "error": "Task not found."}
 
 
 def test_live_quiet_has_no_access_log(kind):

@@ -168,3 +168,26 @@ def test_plugin_is_cheap_when_unused():
     code = "import sys, mockserver.pytest_plugin; print(sorted({'flask', 'waitress'} & set(sys.modules)))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "[]", result.stderr
+
+
+@pytest.mark.slow
+def test_relative_fixtures_path_is_read_from_the_rootdir(tmp_path):
+    """A conftest.py that names its fixtures folder relative to the project works from any
+    directory pytest is started in."""
+    project = tmp_path / "project"
+    (project / "tests" / "deep").mkdir(parents=True)
+    (project / "my-fixtures").mkdir()
+    (project / "my-fixtures" / "tasks.yaml").write_text("- {TaskNum: 5, Descript: Mine}\n")
+    (project / "tests" / "conftest.py").write_text(
+        "import pytest\n\n@pytest.fixture(scope='session')\n"
+        "def opendental_config():\n    return {'FIXTURES': 'my-fixtures'}\n")
+    (project / "tests" / "deep" / "test_mine.py").write_text(
+        "def test_mine(opendental_inprocess):\n"
+        "    r = opendental_inprocess.client.get('/api/v1/tasks/5', headers=opendental_inprocess.headers)\n"
+        "    assert r.get_json()['Descript'] == 'Mine'\n")
+    (project / "pytest.ini").write_text("[pytest]\nfilterwarnings =\n    error\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "."],
+                            cwd=project / "tests" / "deep", env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
