@@ -113,3 +113,18 @@ def test_serve_port_in_use_suggests_port_0():
     assert result.exit_code == 1
     assert result.stderr == (f"Error: cannot listen on 127.0.0.1:{port}: Address already in use "
                              "(choose another --port, or --port 0 for a free one)\n")
+
+
+def test_runs_without_posix_user_ids(monkeypatch, tmp_path):
+    """Windows has no os.getuid or os.geteuid: nothing on the way of serve, check-fixtures
+    or the plugin may need them."""
+    monkeypatch.delattr("os.getuid", raising=False)
+    monkeypatch.delattr("os.geteuid", raising=False)
+    from mockserver import create_app
+    from mockserver.fixtures import default_dir
+    from mockserver.pytest_plugin import LiveServer
+    assert CliRunner().invoke(cli.main, ["check-fixtures", str(default_dir())]).exit_code == 0
+    app = create_app({"DATA_DIR": str(tmp_path / "data")})
+    assert app.test_client().get("/__admin/health").status_code == 200
+    app.extensions["mockserver"].journal.close()
+    LiveServer({}).close()
