@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
-import math
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator
@@ -28,8 +26,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import HTTP_STATUS_CODES
 
 from . import errors, fixtures
-from .blueprints import Blueprint
-from .harness import Fault, Harness, Received
+from .blueprints import Blueprint, warnings
+from .harness import BODY_LIMIT, Fault, Harness, Received, journal_body
 from .routes import ADMITTED, api, api_path, key_pair, registry
 from .schemas import REQUIRED, OdDateTime, OdSchema, OdString, QueryInteger, parse_json_object
 from .store import BadRequest, NotFound, Office, RelativeTime
@@ -37,7 +35,6 @@ from .store import BadRequest, NotFound, Office, RelativeTime
 admin = Blueprint("admin", __name__, url_prefix="/__admin")
 
 EXTENSION = "mockserver.admin"  # app.extensions key of the Harness
-BODY_LIMIT = 64 * 1024  # characters of a request body the journal keeps
 BODY_BYTES = 4 * BODY_LIMIT  # UTF-8: BODY_LIMIT characters never take more bytes
 MAX_DELAY_MS = 30_000
 MAX_TIMES = 1_000_000
@@ -160,6 +157,7 @@ class JournalEntrySchema(AdminSchema):
     body_size = fields.Integer(metadata={"description": "bytes received"})
     status = fields.Integer(allow_none=True, metadata={"description": "null: connection dropped"})
     fault = fields.Integer(allow_none=True, metadata={"description": "id of the fault applied"})
+    warnings = fields.List(fields.String(), metadata={"description": "e.g. ignored body fields"})
 
 
 class FaultSchema(AdminSchema):
@@ -268,31 +266,6 @@ def _captured_body(req: Request) -> tuple[bytes, int]:
     return raw[:BODY_BYTES], len(raw)
 
 
-def _journal_body(raw: bytes, size: int) -> Any:
-    """A captured body as the journal shows it: parsed JSON, else text; None if empty."""
-    if not raw:
-        return None
-    text = raw.decode("utf-8", "replace")
-    if size > len(raw) or len(text) > BODY_LIMIT:
-        return text[:BODY_LIMIT]
-    try:
-        return json.loads(text, parse_constant=_not_json, parse_float=_finite)
-    except (ValueError, RecursionError):
-        return text
-
-
-def _not_json(name: str) -> None:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _finite(text: str) -> float:
-    # 1e999 would become Infinity, which the journal could not send back as JSON
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"{text} is out of range")
-    return value
-
-
 def _after_api_request(response: Response) -> Response:
     context = g.pop("admin_journal", None)
     if context is None:
@@ -305,7 +278,7 @@ def _after_api_request(response: Response) -> Response:
         office_time, wall_time, req.method, req.path, req.query_string,
         {name: environ[key] for name, key in JOURNAL_HEADERS.items() if key in environ},
         body, size, None if fault is not None and fault.drop else response.status_code,
-        fault.id if fault is not None else None))
+        fault.id if fault is not None else None, warnings()))
     return response
 
 
@@ -314,8 +287,9 @@ def _journal_entry(entry_id: int, received: Received) -> dict[str, Any]:
     return {"id": entry_id, "time": received.time,
             "wall_time": received.wall_time.isoformat(timespec="milliseconds"),
             "method": received.method, "path": received.path, "query": received.query(),
-            "headers": received.headers, "body": _journal_body(received.body, received.body_size),
-            "body_size": received.body_size, "status": received.status, "fault": received.fault}
+            "headers": received.headers, "body": journal_body(received.body, received.body_size),
+            "body_size": received.body_size, "status": received.status, "fault": received.fault,
+            "warnings": received.warnings}
 
 
 # --- the control views -----------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Any, Callable, Mapping
 
 from flask import Flask, Response, g, request
 
-from . import __version__, admin, errors, fixtures, openapi, persist, routes
+from . import __version__, admin, blueprints, errors, fixtures, openapi, persist, routes
 from .store import LOCAL_PAGE_CAP, PAGE_CAP, RECORD_TYPES, Registry
 
 access_log = logging.getLogger("mockserver.access")
@@ -104,11 +104,13 @@ def init_access_log(app: Flask) -> None:
         error = response.get_json(silent=True) if 400 <= response.status_code < 500 else None
         entry = {"remote": request.remote_addr, "method": request.method, "path": request.path,
                  "query": query, "status": response.status_code, "ms": round(elapsed, 1),
-                 "office": office, "error": error if isinstance(error, str) else None}
-        access_log.info('%s "%s %s%s" %s %.1fms%s%s', request.remote_addr, request.method,
+                 "office": office, "error": error if isinstance(error, str) else None,
+                 "warnings": blueprints.warnings()}
+        access_log.info('%s "%s %s%s" %s %.1fms%s%s%s', request.remote_addr, request.method,
                         request.path, f"?{query}" if query else "", response.status_code, elapsed,
                         f" office={_short(office)}" if office else "",
                         f" {json.dumps(entry['error'])}" if entry["error"] else "",
+                        "".join(f" warning: {text}" for text in entry["warnings"]),
                         extra={"request": entry})
         return response
 

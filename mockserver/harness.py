@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import fnmatch
 import itertools
+import json
+import math
 import random
 import threading
 from collections import deque
@@ -22,6 +24,9 @@ from .store import BadRequest, get_or_create
 
 JOURNAL_SIZE = 1000  # requests kept per office; the oldest are dropped first
 MAX_FAULTS = 100  # faults per office
+
+
+BODY_LIMIT = 64 * 1024  # characters of a request body the journal keeps
 
 
 class Received(NamedTuple):
@@ -41,6 +46,7 @@ class Received(NamedTuple):
     body_size: int
     status: int | None  # None: the connection was dropped
     fault: int | None
+    warnings: list[str]  # blueprints.warnings: ignored body fields
 
     def query(self) -> dict[str, str]:
         """The query parameters, as ``request.args.to_dict()`` gave them (text that is not
@@ -159,3 +165,28 @@ class Harness:
                 self._offices.clear()
             else:
                 self._offices.pop(customer, None)
+
+
+def journal_body(raw: bytes, size: int) -> Any:
+    """A captured body as the journal shows it: parsed JSON, else text; None if empty."""
+    if not raw:
+        return None
+    text = raw.decode("utf-8", "replace")
+    if size > len(raw) or len(text) > BODY_LIMIT:
+        return text[:BODY_LIMIT]
+    try:
+        return json.loads(text, parse_constant=_not_json, parse_float=_finite)
+    except (ValueError, RecursionError):
+        return text
+
+
+def _not_json(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    # 1e999 would become Infinity, which the journal could not send back as JSON
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range")
+    return value

@@ -15,7 +15,7 @@ from typing import Any, Callable
 from flask import Flask, Response, current_app, g, request, url_for
 from marshmallow import Schema
 
-from .blueprints import Blueprint
+from .blueprints import Blueprint, warnings
 from .schemas import (DefinitionQuery, DefinitionSchema, FormatQuery, TaskCreateSchema,
                       TaskListQuery, TaskListSchema, TaskNumPath, TaskQuery, TaskSchema,
                       TaskNoteCreateSchema, TaskNoteNumPath, TaskNoteQuery, TaskNoteSchema,
@@ -102,7 +102,15 @@ def init_app(app: Flask) -> None:
     ``begin_api_request``."""
     app.before_request(plain_answers)  # every request: until its view says otherwise
     app.before_request(begin_api_request)
+    app.after_request(warn)
     app.register_blueprint(api)
+
+
+def warn(response: Response) -> Response:
+    """The request's warnings (blueprints.warnings) as ``X-Mock-Warning`` headers."""
+    for text in warnings():
+        response.headers.add("X-Mock-Warning", text)
+    return response
 
 
 def operation(permission: str, since: str, title: str, *, not_found: tuple[str, ...] = (),

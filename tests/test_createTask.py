@@ -233,3 +233,14 @@ def test_createTask_writes_only_its_own_office(api, app):
     api.post("/tasks", json=MINIMAL)
     assert snapshot(app, "other") == other
     assert len(office(app).tasks) == len(office(app, "other").tasks) + 1
+
+
+def test_createTask_ignored_fields_are_warned_about_not_refused(api, client):
+    r = api.post("/tasks", json={**MINIMAL, "Descrpt": "typo", "TaskNum": 5, "Color": "red"})
+    assert r.status_code == 201 and r.get_json()["TaskNum"] != 5
+    assert r.headers.getlist("X-Mock-Warning") == [
+        'ignored field "Descrpt" (did you mean "Descript"?)', 'ignored field "TaskNum"',
+        'ignored field "Color"']
+    journal = client.get("/__admin/requests", headers=api.headers).get_json()
+    assert journal[-1]["warnings"] == r.headers.getlist("X-Mock-Warning")
+    assert "X-Mock-Warning" not in api.post("/tasks", json=MINIMAL).headers

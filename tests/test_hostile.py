@@ -310,3 +310,10 @@ def test_fixtures_symlink_inside_the_folder_is_followed(tmp_path):
     (folder / "office.yaml").symlink_to(folder / "shared" / "office.yaml")
     app = create_app({"FIXTURES": str(folder)})
     assert office(app).version == "23.1.5"
+
+
+def test_createTask_ignored_field_names_never_break_a_header(api):
+    r = api.post("/tasks", json={**NEW_TASK, "a\r\nSet-Cookie: x=1": 1, "é" * 500: 2})
+    assert r.status_code == 201 and "Set-Cookie" not in r.headers
+    assert r.headers.getlist("X-Mock-Warning") == [
+        'ignored field "a\\r\\nSet-Cookie: x=1"', 'ignored field "' + "\\u00e9" * 100 + '"']

@@ -135,9 +135,11 @@ def test_live_access_log_on_stderr_unless_quiet(kind):
     with Server(kind) as loud:
         check(loud.http.get(f"{loud.url}/tasks/1408", params={"Limit": 1}, timeout=WAIT), 200)
         check(loud.http.get(f"{loud.url}/tasks/424242", timeout=WAIT), 404)
-        [ok, missing] = [line for line in loud.access_log() if "/api/v1" in line]
+        check(loud.http.put(f"{loud.url}/tasks/1408", json={"Descrpt": "x"}, timeout=WAIT), 200)
+        [ok, missing, warned] = [line for line in loud.access_log() if "/api/v1" in line]
     assert '127.0.0.1 "GET /api/v1/tasks/1408?Limit=1" 200 ' in ok and ok.endswith("ms office=office")
     assert missing.endswith(' office=office "Task not found."')
+    assert warned.endswith(' warning: ignored field "Descrpt" (did you mean "Descript"?)')
 
 
 def test_live_access_log_as_json_lines(kind):

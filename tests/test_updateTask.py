@@ -239,3 +239,9 @@ def test_updateTask_reminder_next_due_date(tmp_path, reminder, frequency, entry,
     put(api, 1, {"TaskStatus": "Done"})
     copy = api.get("/tasks/2").get_json()
     assert (copy["DateTimeEntry"], copy["ReminderType"], copy["TaskStatus"]) == (expected, reminder, "New")
+
+
+def test_updateTask_read_only_field_is_ignored_with_a_warning(api):
+    r = api.put("/tasks/1408", json={"Descript": "x", "TaskListNum": 3})
+    assert (r.status_code, r.get_json()["TaskListNum"]) == (200, 14)
+    assert r.headers.getlist("X-Mock-Warning") == ['ignored field "TaskListNum"']
