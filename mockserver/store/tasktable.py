@@ -122,13 +122,16 @@ class Table:
                 found, size = keys, len(keys)
         return found, size
 
+    def records(self, keys: Iterable[int] | None) -> Iterator[Any]:
+        """The records of *keys* in their order; None: every record, by key."""
+        return iter(self) if keys is None else map(self.get, keys)
+
     def select(self, filters: Mapping[str, Any], offset: int, limit: int,
-               keys: Iterable[int] | None = None) -> list[Any]:
-        """Records equal to every filter, by key, from *keys* (default: the smallest
-        candidate list); a page of them."""
-        if keys is None:
-            keys = self.candidates(filters)[0]
-        records: Iterable[Any] = iter(self) if keys is None else map(self.get, keys)
+               records: Iterable[Any] | None = None) -> list[Any]:
+        """A page of the records equal to every filter, by key, taken from *records*
+        (default: those of the smallest candidate list)."""
+        if records is None:
+            records = self.records(self.candidates(filters)[0])
         if filters:
             records = (r for r in records
                        if all(getattr(r, name) == value for name, value in filters.items()))
@@ -161,7 +164,7 @@ class TaskTable(Table):
         """Tasks equal to every filter and with DateTimeOriginal >= *since*, by TaskNum."""
         keys, size = self.candidates(filters)
         if since is None:
-            return self.select(filters, offset, limit, keys)
+            return self.select(filters, offset, limit, self.records(keys))
         start = self._base_times.bisect_left((since,))
         added = self._added_times.bisect_left((since,))
         recent = len(self._base_times) - start + len(self._added_times) - added
@@ -174,9 +177,8 @@ class TaskTable(Table):
         if walk_sorted < walk:
             window = itertools.chain(self._base_times.islice(start), self._added_times.islice(added))
             keys = sorted(num for _, num in window)
-        tasks: Iterable[Task] = iter(self) if keys is None else map(self.get, keys)
         return self.select(filters, offset, limit,
-                           (t.TaskNum for t in tasks if t.DateTimeOriginal >= since))
+                           (t for t in self.records(keys) if t.DateTimeOriginal >= since))
 
 
 class NoteTable(Table):
