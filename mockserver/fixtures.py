@@ -18,7 +18,7 @@ from typing import Any, Mapping
 import yaml
 from marshmallow import RAISE, Schema, fields
 
-from .schemas import RECORD_SCHEMAS, OdBool, OdEnum, OdSchema, OdString, dump
+from .schemas import RECORD_FORMATS, RECORD_SCHEMAS, OdBool, OdEnum, OdSchema, OdString, dump
 from .store import (DEFAULT_UTC_OFFSET, DEFAULT_VERSION, PERMISSIONS, RECORD_TYPES,
                     TASK_PRIORITIES, ApiError, Dataset, KeyPolicy, Office, parse_utc_offset,
                     parse_version, primary_key)
@@ -213,8 +213,8 @@ def export_office(office: Office) -> dict[str, Any]:
     with office.lock:
         documents: dict[str, Any] = {OFFICE: {"version": office.version,
                                               "utc_offset": office.utc_offset_text}}
-        for kind, schema in RECORD_SCHEMAS.items():
-            documents[kind] = dump(schema(), office.records(kind), many=True)
+        for kind, schema in RECORD_FORMATS.items():
+            documents[kind] = dump(schema, office.records(kind), many=True)
     return documents
 
 

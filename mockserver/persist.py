@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .fixtures import FixtureError, export_office, parse_documents
-from .schemas import RECORD_SCHEMAS, dump, load
+from .schemas import RECORD_FORMATS, dump, load
 from .store import RECORD_TYPES, TABLES, ApiError, Clock, Office, Registry
 
 try:
@@ -149,7 +149,7 @@ class FileJournal:
     def records(self, office: Office, kind: str, records: tuple[Any, ...]) -> None:
         """Record inserted or replaced records of *kind* (called inside the office lock)."""
         head = _office_record(office) if office.journal_id is None else None
-        self._append(office, head, {"op": kind, kind: dump(RECORD_SCHEMAS[kind](), records,
+        self._append(office, head, {"op": kind, kind: dump(RECORD_FORMATS[kind], records,
                                                             many=True)})
 
     def clock(self, office: Office) -> None:
@@ -238,8 +238,8 @@ class FileJournal:
             by_id[record["id"]] = office
             registry.put(office)
         elif op in TABLES:  # records of a table that offices write
-            cls, schema = RECORD_TYPES[op], RECORD_SCHEMAS[op]()
-            by_id[record["id"]].restore(op, [cls(**load(schema, row)) for row in record[op]])
+            by_id[record["id"]].restore(op, [RECORD_TYPES[op](**load(RECORD_FORMATS[op], row))
+                                             for row in record[op]])
         elif op == "clock":
             _restore_clock(by_id[record["id"]].clock, record["clock"])
         elif op == "reset":

@@ -273,6 +273,9 @@ def record_schema(cls: type) -> type[OdSchema]:
 
 RECORD_SCHEMAS: dict[str, type[OdSchema]] = {kind: record_schema(cls)
                                              for kind, cls in RECORD_TYPES.items()}
+# one instance of each, as marshmallow advises, for the state export and the persistence
+# journal (writes and replay): a journal write must not build one
+RECORD_FORMATS: dict[str, OdSchema] = {kind: schema() for kind, schema in RECORD_SCHEMAS.items()}
 TaskSchema = RECORD_SCHEMAS["tasks"]
 TaskListSchema = RECORD_SCHEMAS["tasklists"]
 TaskNoteSchema = RECORD_SCHEMAS["tasknotes"]
