@@ -212,9 +212,17 @@ def _granian(config: dict[str, Any], logs: tuple[bool, str], host: str, port: in
     return GranianServer(config, logs, host, port, threads, what)
 
 
+def serving_app(config: dict[str, Any]) -> Any:
+    """The app `serve` serves (on waitress here, in granian's worker there), with the
+    seed's records resolved before the first request rather than during it."""
+    app = create_app(config)
+    app.extensions["mockserver"].warm()
+    return app
+
+
 def _waitress(config: dict[str, Any], host: str, port: int, threads: int) -> Any:
     """The waitress server, with the app built in this process."""
-    app = create_app(config)
+    app = serving_app(config)
     # "Task queue depth is N" on every request that waits: normal with few threads
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     return WaitressServer(app, host, port, threads)

@@ -72,15 +72,14 @@ def worker_app() -> Flask:
     """The app, built in granian's worker from ``serve``'s configuration. The worker also
     stops when ``serve`` dies, even by SIGKILL (it would otherwise serve on as an orphan,
     holding the port and the data folder)."""
-    from .app import create_app
-    from .cli import announce_when_ready, configure_logging
+    from .cli import announce_when_ready, configure_logging, serving_app
     from .fixtures import FixtureError
     from .persist import PersistError
 
     serve = json.loads(os.environ[SERVE_VARIABLE])
     configure_logging(*serve["logs"])
     try:
-        app = create_app(serve["config"])
+        app = serving_app(serve["config"])
     except (FixtureError, PersistError) as exc:  # said as `serve` says it; granian stops
         print(f"Error: {exc}", file=sys.stderr, flush=True)
         raise SystemExit(1) from None
