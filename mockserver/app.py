@@ -99,8 +99,8 @@ def init_access_log(app: Flask) -> None:
         elapsed = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
         # not request.full_path: it raises on a query string that is not UTF-8
         query = request.query_string.decode("utf-8", "backslashreplace")
-        found = routes.AUTHORIZATION.fullmatch(request.headers.get("Authorization", "").strip())
-        office = found[2] if found else None
+        pair = routes.sent_key_pair()
+        office = pair[1] if pair else None
         error = response.get_json(silent=True) if 400 <= response.status_code < 500 else None
         entry = {"remote": request.remote_addr, "method": request.method, "path": request.path,
                  "query": query, "status": response.status_code, "ms": round(elapsed, 1),

@@ -38,15 +38,21 @@ def registry() -> Registry:
     return current_app.extensions["mockserver"]
 
 
+def sent_key_pair() -> tuple[str, str] | None:
+    """(developer key, customer key) of the Authorization header; None if it is missing
+    or malformed."""
+    match = AUTHORIZATION.fullmatch(request.headers.get("Authorization", "").strip())
+    return (match[1], match[2]) if match else None
+
+
 def key_pair() -> tuple[str, str]:
     """(developer key, customer key) from the Authorization header; 401 if malformed."""
-    header = request.headers.get("Authorization")
-    if header is None:
+    if "Authorization" not in request.headers:
         raise Unauthorized(f"Authorization header is required: {AUTH_FORMAT}.")
-    match = AUTHORIZATION.fullmatch(header.strip())
-    if match is None:
+    pair = sent_key_pair()
+    if pair is None:
         raise Unauthorized(f"Authorization header must be {AUTH_FORMAT}.")
-    return match[1], match[2]
+    return pair
 
 
 # app.extensions key: functions called with the customer key of each /api/v1 request that
