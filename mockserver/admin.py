@@ -3,8 +3,11 @@
 This is the test harness's side of the mock, never part of the Open Dental contract.
 Every call is scoped to the office of its ``Authorization`` header's customer key, so
 tests that use different keys never touch each other's data, clock, journal or faults.
-Key permissions, disabled keys and strict mode do not apply here (they model the client
-under test). ``--no-admin`` (``ADMIN_API = False``) turns it all off.
+Under strict keys the key pair follows the API's rules: an unlisted or disabled key gets
+a 401 and creates nothing. Always, a ``ReadAll``-only key may read (GET) but not change
+anything. ``reset?scope=all`` reaches every office: it needs the admin token
+(``ADMIN_TOKEN``, sent as ``X-Mock-Admin-Token``) when one is set, and is off under strict
+keys without one. ``--no-admin`` (``ADMIN_API = False``) turns it all off.
 
 Its schemas live here: they are not the Open Dental wire format. Unlike the wire
 schemas they reject unknown fields: a misspelt option is a 400, not silently ignored.
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hmac
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator
@@ -28,9 +32,9 @@ from werkzeug.http import HTTP_STATUS_CODES
 from . import errors, fixtures
 from .blueprints import Blueprint, warnings
 from .harness import BODY_LIMIT, Fault, Harness, Received, journal_body
-from .routes import ADMITTED, api, api_path, key_pair, registry
+from .routes import ADMITTED, api, api_path, key_pair, registry, sent_key_pair
 from .schemas import REQUIRED, OdDateTime, OdSchema, OdString, QueryInteger, parse_json_object
-from .store import BadRequest, NotFound, Office, RelativeTime
+from .store import ALL_OTHERS, READ_ALL, BadRequest, NotFound, Office, RelativeTime, Unauthorized
 
 admin = Blueprint("admin", __name__, url_prefix="/__admin")
 
@@ -41,6 +45,8 @@ MAX_TIMES = 1_000_000
 CLOCK_MIN, CLOCK_MAX = datetime(1900, 1, 1), datetime(9000, 1, 1)  # room for any "now - 14 days"
 METHODS = ("*", "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS")  # in the journal
 FAULT_METHODS = ("*", "GET", "POST", "PUT")  # the API's methods: a fault on another never fires
+ADMIN_TOKEN_HEADER = "X-Mock-Admin-Token"
+MASKED_KEY = "********"  # a developer key in the journal under strict keys
 
 
 class ConnectionDropped(ClientDisconnected, ConnectionError):
@@ -151,7 +157,8 @@ class JournalEntrySchema(AdminSchema):
     path = fields.String()
     query = fields.Dict(keys=fields.String(), values=fields.String())
     headers = fields.Dict(keys=fields.String(), values=fields.String(),
-                          metadata={"description": "Content-Type and Authorization, if sent"})
+                          metadata={"description": "Content-Type and Authorization, if sent "
+                                    "(under strict keys the developer key is masked)"})
     body = fields.Raw(allow_none=True, metadata={
         "description": "parsed JSON, else text (at most 65536 characters); null if empty"})
     body_size = fields.Integer(metadata={"description": "bytes received"})
@@ -245,10 +252,10 @@ def _apply(fault: Fault) -> Response | None:
 def _admitted(customer: str) -> Response | None:
     """Journal an admitted /api/v1 request (after it is answered) and apply the first
     fault of its office that fires for it (routes.ADMITTED)."""
+    office = registry().office(customer)  # first: over the office limit, nothing is kept
     office_harness = harness().of(customer)
     fault = office_harness.trigger(request.method, api_path(request.path))
-    g.admin_journal = (office_harness, registry().office(customer).clock.now(),
-                       datetime.now(timezone.utc), fault)
+    g.admin_journal = (office_harness, office.clock.now(), datetime.now(timezone.utc), fault)
     return _apply(fault) if fault is not None else None
 
 
@@ -266,6 +273,16 @@ def _captured_body(req: Request) -> tuple[bytes, int]:
     return raw[:BODY_BYTES], len(raw)
 
 
+def _journal_headers(environ: dict[str, Any]) -> dict[str, str]:
+    """The JOURNAL_HEADERS the client sent; under strict keys, where keys are secrets
+    the keys file hands out, the developer key in ``Authorization`` is masked."""
+    headers = {name: environ[key] for name, key in JOURNAL_HEADERS.items() if key in environ}
+    if "Authorization" in headers and registry().keys.strict:
+        pair = sent_key_pair()  # an admitted request: its header is well-formed
+        headers["Authorization"] = f"ODFHIR {MASKED_KEY}/{pair[1] if pair else MASKED_KEY}"
+    return headers
+
+
 def _after_api_request(response: Response) -> Response:
     context = g.pop("admin_journal", None)
     if context is None:
@@ -275,8 +292,7 @@ def _after_api_request(response: Response) -> Response:
     environ = req.environ
     body, size = _captured_body(req)
     office_harness.record(Received(
-        office_time, wall_time, req.method, req.path, req.query_string,
-        {name: environ[key] for name, key in JOURNAL_HEADERS.items() if key in environ},
+        office_time, wall_time, req.method, req.path, req.query_string, _journal_headers(environ),
         body, size, None if fault is not None and fault.drop else response.status_code,
         fault.id if fault is not None else None, warnings()))
     return response
@@ -295,16 +311,20 @@ def _journal_entry(entry_id: int, received: Received) -> dict[str, Any]:
 # --- the control views -----------------------------------------------------------------
 
 def control(summary: str, *, raw_body: bool = False, raw_response: bool = False) -> Callable:
-    """Declare a control view: scoped to the caller's office (401 without a key pair,
-    before anything else is read), and documented with *summary*. A view gets the
-    caller's customer key first. *raw_body*/*raw_response*: fixture documents, any JSON
-    object, which no schema describes."""
+    """Declare a control view: scoped to the caller's office, and documented with
+    *summary*. Before anything else is read, the key pair must pass the key rules
+    (``KeyPolicy.check_control``: 401), with the ``ReadAll`` permission for a GET and
+    ``AllOthers`` for a change; a view gets the caller's customer key first. *raw_body*/*raw_response*: fixture
+    documents, any JSON object, which no schema describes."""
     any_object = {"content": {"application/json": {"schema": {"type": "object"}}}}
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            return view(key_pair()[1], *args, **kwargs)
+            developer, customer = key_pair()
+            registry().keys.check_control(developer, customer,
+                                          READ_ALL if request.method == "GET" else ALL_OTHERS)
+            return view(customer, *args, **kwargs)
         doc: dict[str, Any] = {"operationId": view.__name__, "summary": summary,
                                "description": view.__doc__}
         if raw_body:
@@ -313,6 +333,22 @@ def control(summary: str, *, raw_body: bool = False, raw_response: bool = False)
             doc["responses"] = {"200": {"description": "OK", **any_object}}
         return admin.doc(**doc)(wrapper)
     return decorate
+
+
+def require_admin_token(what: str) -> None:
+    """401 unless the caller may reach beyond its own office (*what*, for the message):
+    with an admin token configured, the request must send it; without one, only a
+    server without strict keys (the single-user sandbox) allows it."""
+    token = current_app.config["ADMIN_TOKEN"]
+    if token is None:
+        if registry().keys.strict:
+            raise Unauthorized(
+                f"{what} is off under strict keys: start the server with --admin-token "
+                f"(or MOCKSERVER_ADMIN_TOKEN) and send the token in the {ADMIN_TOKEN_HEADER} header.")
+        return
+    sent = request.headers.get(ADMIN_TOKEN_HEADER, "")
+    if not hmac.compare_digest(sent.encode(), token.encode()):
+        raise Unauthorized(f"{what} needs the admin token, sent in the {ADMIN_TOKEN_HEADER} header.")
 
 
 def _clock(office: Office) -> dict[str, Any]:
@@ -338,7 +374,10 @@ def _check_clock(when: datetime) -> None:
 @admin.arguments(ResetQuery, location="query", as_kwargs=True)
 @admin.response(200, ResetResult)
 def resetOffice(customer: str, scope: str) -> Any:
-    """Forget the office; its next request starts from the fixtures."""
+    """Forget the office; its next request starts from the fixtures. ``scope=all``
+    needs the admin token when the server has one (and one under strict keys)."""
+    if scope == "all":
+        require_admin_token("Resetting every office (scope=all)")
     target = None if scope == "all" else customer
     registry().reset(target)
     harness().reset(target)

@@ -6,12 +6,13 @@ import logging
 import time
 from typing import Any, Callable, Mapping
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
 
 from . import __version__, admin, blueprints, errors, fixtures, openapi, persist, routes
-from .store import LOCAL_PAGE_CAP, PAGE_CAP, RECORD_TYPES, Registry
+from .store import LOCAL_PAGE_CAP, MAX_OFFICES, PAGE_CAP, RECORD_TYPES, Registry
 
 access_log = logging.getLogger("mockserver.access")
+SERVER = f"opendental-tasks-mock/{__version__}"  # the Server header
 
 DEFAULTS: dict[str, Any] = {
     "FIXTURES": None,  # a fixtures folder; None = the default dataset shipped in the package
@@ -25,6 +26,8 @@ DEFAULTS: dict[str, Any] = {
     "PROVIDE_AUTOMATIC_OPTIONS": False,
     "ADMIN_API": True,  # the control API under /__admin (admin.py); off for shared sandboxes
     "DATA_DIR": None,  # a folder that keeps offices across restarts; None = memory only
+    "ADMIN_TOKEN": None,  # a secret that control calls reaching every office must send
+    "MAX_OFFICES": MAX_OFFICES,  # a new customer key beyond this many offices gets a 503
 }
 
 
@@ -56,7 +59,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     openapi.init_app(app)  # the OpenAPI documents
     init_health(app)  # GET /__admin/health, with or without the control API
     admin.init_app(app)  # /__admin, unless ADMIN_API is off
+    app.after_request(_server_header)
     return app
+
+
+def _server_header(response: Response) -> Response:
+    """Every answer names the mock and its version (the servers keep an app's own)."""
+    response.headers["Server"] = SERVER
+    return response
 
 
 def offices(config: Mapping[str, Any]) -> Registry:
@@ -65,7 +75,8 @@ def offices(config: Mapping[str, Any]) -> Registry:
     keys = fixtures.load_keys(config["KEYS"], strict=config["STRICT_KEYS"])
     journal = persist.FileJournal(config["DATA_DIR"]) if config["DATA_DIR"] else None
     registry = Registry(fixtures.load_dir(config["FIXTURES"]), keys, journal=journal,
-                        page_cap=LOCAL_PAGE_CAP if config["LOCAL_API"] else PAGE_CAP)
+                        page_cap=LOCAL_PAGE_CAP if config["LOCAL_API"] else PAGE_CAP,
+                        max_offices=config["MAX_OFFICES"])
     if journal is not None:
         journal.open(registry)
     return registry
@@ -73,17 +84,23 @@ def offices(config: Mapping[str, Any]) -> Registry:
 
 def init_health(app: Flask) -> None:
     """``GET /__admin/health``: no key needed, answered with ``--no-admin`` too, for CI
-    jobs that wait for the mock: status, version, uptime, offices, the dataset's counts."""
-    started = time.monotonic()
+    jobs that wait for the mock."""
+    app.extensions["mockserver.started"] = time.monotonic()
+    app.get("/__admin/health")(getHealth)
 
-    @app.get("/__admin/health")
-    def getHealth() -> Response:
-        registry = app.extensions["mockserver"]
-        dataset = registry.dataset
-        return app.json.response({
-            "status": "ok", "version": __version__,
-            "uptime_seconds": round(time.monotonic() - started, 3), "offices": len(registry),
-            "dataset": {kind: dataset.count(kind) for kind in RECORD_TYPES}})
+
+def getHealth() -> Response:
+    """The server's health (``health``) as JSON."""
+    return current_app.json.response(health(current_app))
+
+
+def health(app: Flask) -> dict[str, Any]:
+    """Status, version, uptime, how many offices, and the dataset's counts."""
+    registry = app.extensions["mockserver"]
+    return {"status": "ok", "version": __version__,
+            "uptime_seconds": round(time.monotonic() - app.extensions["mockserver.started"], 3),
+            "offices": len(registry),
+            "dataset": {kind: registry.dataset.count(kind) for kind in RECORD_TYPES}}
 
 
 def init_access_log(app: Flask) -> None:

@@ -10,8 +10,6 @@ import logging
 import signal
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -19,21 +17,17 @@ import click
 
 from . import __version__
 from .app import create_app
+from .banner import announce
 from .cluster import Cluster, ClusterError
 from .fixtures import FixtureError, load_dir, load_keys
 from .persist import PersistError, check_available
+from .store import MAX_OFFICES
 from .wsgi import WaitressServer, listen
 
 DEFAULT_PORT = 30222  # the Local API's port (apilocal.md)
 DEFAULT_THREADS = 1
-READY_TIMEOUT = 600  # seconds granian's worker may take to load the fixtures
 DATA_DIR_THREADS = 8
-ALL_INTERFACES = ("0.0.0.0", "::", "")
 SERVERS = ("granian", "waitress")  # the first is the default
-
-
-def _url_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -70,6 +64,12 @@ OFFICE_OPTIONS = (  # `cluster` hands these to each of its `serve` processes
                  help="Keep offices in this folder across restarts (every write is fsynced)."),
     option("--no-admin", is_flag=True,
                  help="Turn off the control API (/__admin): for servers shared by several people."),
+    option("--admin-token", metavar="SECRET",
+           help="A secret that control calls reaching every office (reset?scope=all) must send "
+                "in the X-Mock-Admin-Token header; prefer the environment variable, which no "
+                "process list shows."),
+    option("--max-offices", type=click.IntRange(1), default=MAX_OFFICES, show_default=True,
+           help="Offices (customer keys) held at most; a new key beyond them gets a 503."),
 )
 
 
@@ -79,19 +79,6 @@ def _with(options: tuple) -> Any:
             command = option(command)
         return command
     return decorate
-
-
-def _announce(host: str, port: int, what: str) -> str:
-    """Print the banner (and a warning for all interfaces); the API's base URL."""
-    base = f"http://{_url_host(host if host not in ALL_INTERFACES else '127.0.0.1')}:{port}/api/v1"
-    if host in ALL_INTERFACES:
-        click.echo(f"WARNING: listening on all interfaces ({host or '*'}): anyone who can reach "
-                   "this machine can read and change every office.", err=True)
-    click.echo(f"{what} listening on {base}")
-    click.echo(f"Try: curl -H 'Authorization: ODFHIR a/b' -H 'Content-Type: application/json' "
-               f"{base}/tasks/1408", nl=True)
-    sys.stdout.flush()
-    return base
 
 
 def default_threads(data_dir: str | None) -> int:
@@ -140,12 +127,13 @@ def configure_logging(quiet: bool, log_format: str = "text") -> None:
         help="Log lines as text, or one JSON object per line (for log collectors).")
 def serve(host: str, port: int, fixtures: str | None, keys: str | None, strict_keys: bool,
           lenient_content_type: bool, local_api: bool, threads: int | None,
-          data_dir: str | None, no_admin: bool, server_name: str, quiet: bool,
-          log_format: str) -> None:
+          data_dir: str | None, no_admin: bool, admin_token: str | None, max_offices: int,
+          server_name: str, quiet: bool, log_format: str) -> None:
     """Serve the API with granian (or waitress) until interrupted."""
     config: dict[str, Any] = {"FIXTURES": fixtures, "KEYS": keys, "STRICT_KEYS": strict_keys,
                               "LENIENT_CONTENT_TYPE": lenient_content_type, "LOCAL_API": local_api,
-                              "DATA_DIR": data_dir, "ADMIN_API": not no_admin}
+                              "DATA_DIR": data_dir, "ADMIN_API": not no_admin,
+                              "ADMIN_TOKEN": admin_token or None, "MAX_OFFICES": max_offices}
     threads = threads or default_threads(data_dir)
     configure_logging(quiet, log_format)
     what = f"Open Dental Tasks mock {__version__}" + (
@@ -154,8 +142,9 @@ def serve(host: str, port: int, fixtures: str | None, keys: str | None, strict_k
         if server_name == "granian":
             server = _granian(config, (quiet, log_format), host, port, threads, what)
         else:
-            server = _waitress(config, host, port, threads)
-            _announce(host, server.effective_port, what)
+            app = serving_app(config)
+            server = _waitress(app, host, port, threads)
+            announce(host, server.effective_port, what, app)
     except (FixtureError, PersistError) as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:
@@ -173,25 +162,6 @@ def serve(host: str, port: int, fixtures: str | None, keys: str | None, strict_k
     finally:
         signal.signal(signal.SIGTERM, previous)
         server.close()
-
-
-def announce_when_ready(host: str, port: int, what: str) -> None:
-    """Print the banner once the server answers (granian's worker, in a thread of its
-    own: the worker binds the port and builds the app after `serve` starts it)."""
-    url = f"http://{_url_host(host if host not in ALL_INTERFACES else '127.0.0.1')}:{port}/"
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=5).close()
-        except urllib.error.HTTPError:
-            break  # an answer (the 404 of /): serving
-        except OSError:  # not listening yet
-            time.sleep(0.02)
-            continue
-        break
-    else:
-        return  # the worker failed: granian reports it and stops
-    _announce(host, port, what)
 
 
 def _granian(config: dict[str, Any], logs: tuple[bool, str], host: str, port: int, threads: int,
@@ -220,9 +190,8 @@ def serving_app(config: dict[str, Any]) -> Any:
     return app
 
 
-def _waitress(config: dict[str, Any], host: str, port: int, threads: int) -> Any:
-    """The waitress server, with the app built in this process."""
-    app = serving_app(config)
+def _waitress(app: Any, host: str, port: int, threads: int) -> Any:
+    """The waitress server, serving *app* in this process."""
     # "Task queue depth is N" on every request that waits: normal with few threads
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     return WaitressServer(app, host, port, threads)
@@ -238,6 +207,9 @@ def cluster(processes: int, host: str, port: int, data_dir: str | None, **office
     With --data-dir, process N keeps its offices in DATA_DIR/process-N: restart with the
     same --processes so every office finds its process again.
     """
+    # a secret travels in the environment, never in a command line that `ps` shows
+    token = office.pop("admin_token")
+    env = {"MOCKSERVER_ADMIN_TOKEN": token} if token else {}
     serve_args: list[str] = []
     for name, value in office.items():  # the office options, as `serve` spells them
         flag = "--" + name.replace("_", "-")
@@ -245,11 +217,12 @@ def cluster(processes: int, host: str, port: int, data_dir: str | None, **office
             serve_args.append(flag)
         elif value not in (None, False):
             serve_args += [flag, str(value)]
-    running = Cluster(processes, host, port, serve_args, data_dir)
+    running = Cluster(processes, host, port, serve_args, data_dir, env)
     previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         url = running.start()
-        _announce(host, int(url.rsplit(":", 1)[1]), f"Open Dental Tasks mock cluster ({processes} processes)")
+        announce(host, int(url.rsplit(":", 1)[1]),
+                 f"Open Dental Tasks mock {__version__} cluster ({processes} processes)")
         while running.alive():  # until Ctrl-C, SIGTERM or a process that dies
             time.sleep(0.2)
         raise click.ClickException(f"a process of the cluster stopped\n{running.errors()}")

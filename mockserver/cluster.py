@@ -19,7 +19,7 @@ import threading
 import time
 from importlib import resources
 from pathlib import Path
-from typing import IO, Sequence
+from typing import IO, Mapping, Sequence
 
 BANNER = re.compile(r"listening on (http://\S+)/api/v1")  # printed by `mockserver serve`
 STARTUP_LIMIT = 60  # seconds for a process to come up before the start is abandoned
@@ -36,15 +36,16 @@ def find_nginx() -> str | None:
     return shutil.which("nginx") or next((p for p in NGINX_PATHS if os.access(p, os.X_OK)), None)
 
 
-def spawn(argv: Sequence[str], stderr: IO | int | None = None,
-          own_session: bool = False) -> tuple[subprocess.Popen, str]:
+def spawn(argv: Sequence[str], stderr: IO | int | None = None, own_session: bool = False,
+          env: Mapping[str, str] | None = None) -> tuple[subprocess.Popen, str]:
     """Start a mockserver command and wait for its banner: (process, base URL before /api/v1).
 
     A process that exits, or prints no banner within STARTUP_LIMIT, raises ClusterError.
-    *own_session*: the terminal's Ctrl-C does not reach it (its parent stops it).
+    *own_session*: the terminal's Ctrl-C does not reach it (its parent stops it). *env*:
+    variables to add to this process's environment.
     """
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
                             start_new_session=own_session)
     watchdog = threading.Timer(STARTUP_LIMIT, proc.kill)
     watchdog.start()
@@ -93,9 +94,9 @@ class Cluster:
     """N serve processes and nginx; ``start()`` then ``stop()`` (or use ``with``)."""
 
     def __init__(self, processes: int, host: str, port: int, serve_args: Sequence[str] = (),
-                 data_dir: str | None = None):
+                 data_dir: str | None = None, env: Mapping[str, str] | None = None):
         self.processes, self.host, self.port = processes, host, port
-        self.serve_args, self.data_dir = list(serve_args), data_dir
+        self.serve_args, self.data_dir, self.env = list(serve_args), data_dir, dict(env or {})
         self.prefix = Path(tempfile.mkdtemp(prefix="mockserver-cluster-"))
         self.backends: list[tuple[subprocess.Popen, str]] = []
         self.nginx: subprocess.Popen | None = None
@@ -134,7 +135,7 @@ class Cluster:
         argv = [sys.executable, "-m", "mockserver", "serve", "--host", "127.0.0.1", "--quiet",
                 *self.serve_args]
         if not self.data_dir:
-            return spawn([*argv, "--port", "0"], own_session=True)
+            return spawn([*argv, "--port", "0"], own_session=True, env=self.env)
         # One folder per process, each with the offices of its share of the keys. nginx
         # hashes keys onto backend *addresses*, so a process keeps its port across
         # restarts: then every office finds its process again.
@@ -143,7 +144,7 @@ class Cluster:
         port_file = folder / PORT_FILE
         port = int(port_file.read_text()) if port_file.exists() else 0
         proc, url = spawn([*argv, "--port", str(port), "--data-dir", str(folder)],
-                          own_session=True)
+                          own_session=True, env=self.env)
         port_file.write_text(url.rsplit(":", 1)[1])
         return proc, url
 

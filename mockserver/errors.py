@@ -11,7 +11,7 @@ import logging
 from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 
-from .store import ApiError, BadRequest, NotFound, Unauthorized
+from .store import ApiError, BadRequest, NotFound, Unauthorized, Unavailable
 
 log = logging.getLogger(__name__)
 BODY_LIMIT_TEXT = "16.8M"  # apiimplementation: "maximum content length of 16.8M characters"
@@ -26,7 +26,8 @@ def error_response(status: int, message: str) -> Response:
 
 
 # the HTTP status of each kind of store error
-STATUSES: dict[type[ApiError], int] = {BadRequest: 400, Unauthorized: 401, NotFound: 404}
+STATUSES: dict[type[ApiError], int] = {BadRequest: 400, Unauthorized: 401, NotFound: 404,
+                                       Unavailable: 503}
 
 
 def status_of(error: ApiError) -> int:

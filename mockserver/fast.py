@@ -72,7 +72,8 @@ def worker_app() -> Flask:
     """The app, built in granian's worker from ``serve``'s configuration. The worker also
     stops when ``serve`` dies, even by SIGKILL (it would otherwise serve on as an orphan,
     holding the port and the data folder)."""
-    from .cli import announce_when_ready, configure_logging, serving_app
+    from .banner import announce_when_ready
+    from .cli import configure_logging, serving_app
     from .fixtures import FixtureError
     from .persist import PersistError
 
@@ -84,7 +85,7 @@ def worker_app() -> Flask:
         print(f"Error: {exc}", file=sys.stderr, flush=True)
         raise SystemExit(1) from None
     threading.Thread(target=_stop_with_parent, name="parent-watch", daemon=True).start()
-    threading.Thread(target=announce_when_ready, args=(serve["host"], serve["port"], serve["what"]),
+    threading.Thread(target=announce_when_ready, args=(serve["host"], serve["port"], serve["what"], app),
                      name="banner", daemon=True).start()
     return app
 

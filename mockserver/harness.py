@@ -23,9 +23,9 @@ from .routes import api_path
 from .store import BadRequest, get_or_create
 
 JOURNAL_SIZE = 1000  # requests kept per office; the oldest are dropped first
+# ... and bytes they may take (bodies, queries, headers): large bodies drop old entries sooner
+JOURNAL_BYTES = 4 * 1024 * 1024
 MAX_FAULTS = 100  # faults per office
-
-
 BODY_LIMIT = 64 * 1024  # characters of a request body the journal keeps
 
 
@@ -53,6 +53,12 @@ class Received(NamedTuple):
         UTF-8, which the request was refused for, has U+FFFD in its place)."""
         utf8 = self.query_string.decode("utf-8", "replace").encode()
         return SansioRequest("GET", "http", None, "", self.path, utf8, Headers(), None).args.to_dict()
+
+    def size(self) -> int:
+        """Bytes this entry holds, as far as a client decides them."""
+        return (len(self.body) + len(self.query_string) + len(self.path)
+                + sum(len(name) + len(value) for name, value in self.headers.items())
+                + sum(len(text) for text in self.warnings))
 
 
 @dataclass(eq=False)
@@ -82,17 +88,24 @@ class Fault:
 class OfficeHarness:
     """One office's request journal and faults; thread-safe."""
 
-    def __init__(self, journal_size: int = JOURNAL_SIZE):
+    def __init__(self, journal_size: int = JOURNAL_SIZE, journal_bytes: int = JOURNAL_BYTES):
         self._lock = threading.Lock()
-        self._journal: deque[tuple[int, Received]] = deque(maxlen=journal_size)
+        self._journal: deque[tuple[int, Received]] = deque()
+        self._journal_size, self._journal_bytes = journal_size, journal_bytes
+        self._bytes = 0  # what the journal's entries hold (Received.size)
         self._faults: list[Fault] = []
         self._fault_ids = itertools.count(1)
         self._request_ids = itertools.count(1)
 
     def record(self, received: Received) -> None:
-        """Append a request to the journal (the oldest goes when it is full)."""
+        """Append a request to the journal; the oldest entries go while it holds more
+        than its entries or bytes allow (the newest always stays)."""
         with self._lock:
             self._journal.append((next(self._request_ids), received))
+            self._bytes += received.size()
+            while len(self._journal) > 1 and (len(self._journal) > self._journal_size
+                                              or self._bytes > self._journal_bytes):
+                self._bytes -= self._journal.popleft()[1].size()
 
     def entries(self, method: str | None = None, path: str | None = None) -> list[tuple[int, Received]]:
         """(id, request) journal entries, oldest first, filtered by method and path glob."""
@@ -105,6 +118,7 @@ class OfficeHarness:
         with self._lock:
             count = len(self._journal)
             self._journal.clear()
+            self._bytes = 0
             return count
 
     def add_fault(self, spec: dict[str, Any]) -> Fault:
@@ -143,15 +157,15 @@ class OfficeHarness:
 class Harness:
     """Every office's OfficeHarness, by customer key (``app.extensions["mockserver.admin"]``)."""
 
-    def __init__(self, journal_size: int = JOURNAL_SIZE):
-        self.journal_size = journal_size
+    def __init__(self, journal_size: int = JOURNAL_SIZE, journal_bytes: int = JOURNAL_BYTES):
+        self.journal_size, self.journal_bytes = journal_size, journal_bytes
         self._offices: dict[str, OfficeHarness] = {}
         self._lock = threading.Lock()
 
     def of(self, customer: str) -> OfficeHarness:
         """The journal and faults of *customer*'s office, created on first use."""
         return get_or_create(self._offices, self._lock, customer,
-                             lambda _: OfficeHarness(self.journal_size))
+                             lambda _: OfficeHarness(self.journal_size, self.journal_bytes))
 
     def customers(self) -> list[str]:
         """The customer keys that have a journal or faults, in the order first seen."""

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from liveserver import SERVERS, LiveServer
 from mockserver import cli
+from mockserver.banner import all_interfaces
 
 
 def _listening_addresses(port: int) -> set[str]:
@@ -44,14 +45,22 @@ class _FakeServer:
         """Nothing to close."""
 
 
-@pytest.mark.parametrize("host", ["0.0.0.0", "::"])
-def test_serve_warns_when_bound_to_all_interfaces(monkeypatch, host):
+@pytest.mark.parametrize("host,url", [
+    ("0.0.0.0", "http://127.0.0.1:30222"), ("0", "http://127.0.0.1:30222"),
+    ("000.000.000.000", "http://127.0.0.1:30222"), ("::", "http://[::1]:30222"),
+    ("::0", "http://[::1]:30222"), ("0:0::0", "http://[::1]:30222")])
+def test_serve_warns_when_bound_to_all_interfaces(monkeypatch, host, url):
     # no real socket on all interfaces in a test: only the banner logic runs
     monkeypatch.setattr(cli, "WaitressServer", lambda *a: _FakeServer())
     result = CliRunner().invoke(cli.main, ["serve", "--server", "waitress", "--host", host, "--quiet"])
     assert result.exit_code == 0, result.output
     assert f"WARNING: listening on all interfaces ({host})" in result.stderr
-    assert "listening on http://127.0.0.1:30222/api/v1" in result.stdout
+    assert f"listening on {url}/api/v1" in result.stdout
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "127.0.0.2"])
+def test_all_interfaces_is_decided_from_the_address(host):
+    assert not all_interfaces(host)
 
 
 def test_serve_on_loopback_prints_no_warning(monkeypatch):

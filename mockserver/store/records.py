@@ -52,6 +52,10 @@ class NotFound(ApiError):
     """A record that does not exist (404)."""
 
 
+class Unavailable(ApiError):
+    """The server cannot take this on now, such as one office more than its limit (503)."""
+
+
 class ReminderType(enum.IntFlag):
     """task.ReminderType, a .NET [Flags] enum (TaskReminderType)."""
 

@@ -10,11 +10,14 @@ from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
 from .clock import Clock, RelativeTime
 from .office import PAGE_CAP, Journal, Office
-from .records import (DEFAULT_UTC_OFFSET, DEFAULT_VERSION, PERMISSIONS, READ_ALL, RECORD_TYPES, TIME_FIELDS, Unauthorized,
-                      primary_key)
+from .records import (DEFAULT_UTC_OFFSET, DEFAULT_VERSION, PERMISSIONS, READ_ALL, RECORD_TYPES,
+                      TIME_FIELDS, Unauthorized, Unavailable, primary_key)
 from .tasktable import NoteTable, TaskTable
 
 TABLES = {"tasks": TaskTable, "tasknotes": NoteTable}  # kinds that offices write
+# Offices a server holds at most: each customer key is one, so a client (or a fuzzer) that
+# invents keys would otherwise grow the server without end. A reset frees its office.
+MAX_OFFICES = 1000
 
 V = TypeVar("V")
 
@@ -96,9 +99,21 @@ class KeyPolicy:
                                  ("Customer", customer, self.customers)):
             if (kind, key) in self.disabled or (self.strict and key not in known):
                 raise Unauthorized(f"{kind} key is invalid or disabled.")
-        granted = self.developers.get(developer, PERMISSIONS)
-        if permission not in granted:
+        self.check_permission(developer, permission)
+
+    def check_permission(self, developer: str, permission: str) -> None:
+        """Raise Unauthorized unless the developer key has *permission*."""
+        if permission not in self.developers.get(developer, PERMISSIONS):
             raise Unauthorized(f"Developer key lacks the {permission} permission.")
+
+    def check_control(self, developer: str, customer: str, permission: str) -> None:
+        """The control API's rule: under strict keys the API's own (``check``); otherwise
+        only the permission, so that a test can still read the journal of a key that it
+        disabled."""
+        if self.strict:
+            self.check(developer, customer, permission)
+        else:
+            self.check_permission(developer, permission)
 
 
 class Registry:
@@ -107,10 +122,12 @@ class Registry:
     SEED_REUSE = timedelta(seconds=60)  # offices made within a minute share resolved records
 
     def __init__(self, dataset: Dataset, keys: KeyPolicy | None = None,
-                 page_cap: int = PAGE_CAP, journal: Journal | None = None):
+                 page_cap: int = PAGE_CAP, journal: Journal | None = None,
+                 max_offices: int = MAX_OFFICES):
         self.dataset = dataset
         self.keys = keys or KeyPolicy()
         self.page_cap = page_cap
+        self.max_offices = max_offices
         self.journal = journal  # None: offices live in memory only
         self._offices: dict[str, Office] = {}
         self._lock = threading.Lock()
@@ -139,8 +156,17 @@ class Registry:
                       self.page_cap, self.journal, seed.utc_offset)
 
     def office(self, customer: str) -> Office:
-        """The office of a customer key, created on first use."""
-        return get_or_create(self._offices, self._lock, customer, self.new_office)
+        """The office of a customer key, created on first use; Unavailable when that
+        would make more than ``max_offices`` (the offices there are keep working)."""
+        return get_or_create(self._offices, self._lock, customer, self._first_use)
+
+    def _first_use(self, key: str) -> Office:
+        if len(self._offices) >= self.max_offices:
+            raise Unavailable(
+                f"The server holds its limit of {self.max_offices} offices (--max-offices), "
+                "so a new customer key cannot get one. Free offices with POST /__admin/reset "
+                "(or ?scope=all), or restart with a higher --max-offices.")
+        return self.new_office(key)
 
     def put(self, office: Office) -> None:
         """Register (or replace) an office under its key."""
