@@ -375,7 +375,8 @@ def _check_clock(when: datetime) -> None:
 @admin.response(200, ResetResult)
 def resetOffice(customer: str, scope: str) -> Any:
     """Forget the office; its next request starts from the fixtures. ``scope=all``
-    needs the admin token when the server has one (and one under strict keys)."""
+    needs the server's admin token, when it has one, in the X-Mock-Admin-Token header
+    (and is off under strict keys without one)."""
     if scope == "all":
         require_admin_token("Resetting every office (scope=all)")
     target = None if scope == "all" else customer
