@@ -147,6 +147,15 @@ class JournalQuery(AdminSchema):
         return data
 
 
+class JournalResponseSchema(AdminSchema):
+    """The answer the mock gave to a journaled request."""
+
+    status = fields.Integer()
+    headers = fields.Dict(keys=fields.String(), values=fields.String())
+    body = fields.Raw(allow_none=True, metadata={
+        "description": "parsed JSON, else text (at most 65536 characters); null if empty"})
+
+
 class JournalEntrySchema(AdminSchema):
     """One /api/v1 request as the server received it."""
 
@@ -165,6 +174,8 @@ class JournalEntrySchema(AdminSchema):
     status = fields.Integer(allow_none=True, metadata={"description": "null: connection dropped"})
     fault = fields.Integer(allow_none=True, metadata={"description": "id of the fault applied"})
     warnings = fields.List(fields.String(), metadata={"description": "e.g. ignored body fields"})
+    response = fields.Nested(JournalResponseSchema, allow_none=True,
+                             metadata={"description": "what the mock answered; null: dropped"})
 
 
 class FaultSchema(AdminSchema):
@@ -259,7 +270,10 @@ def _admitted(customer: str) -> Response | None:
     return _apply(fault) if fault is not None else None
 
 
-JOURNAL_HEADERS = {"Content-Type": "CONTENT_TYPE", "Authorization": "HTTP_AUTHORIZATION"}
+# request headers the journal keeps; X-Mock-Client is a label a client may send so that
+# its requests can be told apart (the control page sends "page")
+JOURNAL_HEADERS = {"Content-Type": "CONTENT_TYPE", "Authorization": "HTTP_AUTHORIZATION",
+                   "X-Mock-Client": "HTTP_X_MOCK_CLIENT"}
 
 
 def _captured_body(req: Request) -> tuple[bytes, int]:
@@ -291,11 +305,22 @@ def _after_api_request(response: Response) -> Response:
     req = request
     environ = req.environ
     body, size = _captured_body(req)
+    dropped = fault is not None and fault.drop
     office_harness.record(Received(
         office_time, wall_time, req.method, req.path, req.query_string, _journal_headers(environ),
-        body, size, None if fault is not None and fault.drop else response.status_code,
-        fault.id if fault is not None else None, warnings()))
+        body, size, None if dropped else response.status_code,
+        fault.id if fault is not None else None, warnings(),
+        {} if dropped else _response_headers(response),
+        b"" if dropped or response.is_streamed else response.get_data()[:BODY_BYTES]))
     return response
+
+
+def _response_headers(response: Response) -> dict[str, str]:
+    """The answer's headers, a repeated one (X-Mock-Warning) joined by ", " as HTTP does."""
+    headers: dict[str, str] = {}
+    for name, value in response.headers.items():
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return headers
 
 
 def _journal_entry(entry_id: int, received: Received) -> dict[str, Any]:
@@ -305,7 +330,10 @@ def _journal_entry(entry_id: int, received: Received) -> dict[str, Any]:
             "method": received.method, "path": received.path, "query": received.query(),
             "headers": received.headers, "body": journal_body(received.body, received.body_size),
             "body_size": received.body_size, "status": received.status, "fault": received.fault,
-            "warnings": received.warnings}
+            "warnings": received.warnings,
+            "response": None if received.status is None else {
+                "status": received.status, "headers": received.response_headers,
+                "body": journal_body(received.response_body, len(received.response_body))}}
 
 
 # --- the control views -----------------------------------------------------------------

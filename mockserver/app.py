@@ -55,10 +55,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["mockserver"] = offices(app.config)
     errors.init_app(app)  # every error a JSON string
     init_access_log(app)  # first: the log counts all of a request's time
+    # /__admin, unless ADMIN_API is off; before the rest, as its journal records the
+    # response they finish (Flask runs after-request hooks last-registered first)
+    admin.init_app(app)
     routes.init_app(app)  # /api/v1 and the one pass before each of its requests
     openapi.init_app(app)  # the OpenAPI documents
     init_health(app)  # GET /__admin/health, with or without the control API
-    admin.init_app(app)  # /__admin, unless ADMIN_API is off
     app.after_request(_server_header)
     return app
 

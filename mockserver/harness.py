@@ -47,6 +47,8 @@ class Received(NamedTuple):
     status: int | None  # None: the connection was dropped
     fault: int | None
     warnings: list[str]  # blueprints.warnings: ignored body fields
+    response_headers: dict[str, str]  # what the mock answered (none when it dropped it)
+    response_body: bytes  # its start, enough for BODY_LIMIT characters
 
     def query(self) -> dict[str, str]:
         """The query parameters, as ``request.args.to_dict()`` gave them (text that is not
@@ -56,8 +58,9 @@ class Received(NamedTuple):
 
     def size(self) -> int:
         """Bytes this entry holds, as far as a client decides them."""
-        return (len(self.body) + len(self.query_string) + len(self.path)
-                + sum(len(name) + len(value) for name, value in self.headers.items())
+        return (len(self.body) + len(self.query_string) + len(self.path) + len(self.response_body)
+                + sum(len(name) + len(value) for headers in (self.headers, self.response_headers)
+                      for name, value in headers.items())
                 + sum(len(text) for text in self.warnings))
 
 

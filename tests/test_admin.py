@@ -645,3 +645,29 @@ def test_control_never_answers_5xx(app, call, body, query):
     assert response.mimetype == "application/json"
     if response.status_code >= 400:
         assert isinstance(response.get_json(), str)
+
+
+def test_listRequests_shows_the_response_beside_the_request(api, control):
+    api.post("/tasks", json={**NEW_TASK, "Descrpt": "typo"})
+    api.get("/tasks/999999")
+    created, missing = control.requests()
+    assert created["response"]["status"] == 201 == created["status"]
+    assert created["response"]["body"]["Descript"] == "Order gloves"
+    headers = created["response"]["headers"]
+    assert headers["Location"].endswith(f"/api/v1/tasks/{created['response']['body']['TaskNum']}")
+    assert headers["X-Mock-Warning"] == created["warnings"][0]
+    assert missing["response"] == {"status": 404, "headers": missing["response"]["headers"],
+                                   "body": "Task not found."}
+    assert missing["response"]["headers"]["Content-Type"] == "application/json"
+
+
+def test_listRequests_response_is_null_for_a_dropped_connection(raw, control):
+    control.fault(path="/tasks/1408", drop=True)
+    with pytest.raises(ConnectionDropped):
+        get(raw, "/tasks/1408")
+    assert control.requests()[0]["response"] is None
+
+
+def test_listRequests_keeps_the_client_label(api, control):
+    api.get("/tasks/1408", headers={"X-Mock-Client": "page"})
+    assert control.requests()[0]["headers"]["X-Mock-Client"] == "page"
