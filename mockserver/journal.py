@@ -28,7 +28,7 @@ LOCK = "lock"  # flocked while a server uses the folder; never replaced
 LEGACY = "journal.jsonl"  # the one journal of earlier versions: generation 0
 TEMPORARY = "snapshot.tmp"  # a snapshot being written; renamed once durable
 SNAPSHOT, JOURNAL = "snapshot", "journal"
-_NAME = re.compile(r"(snapshot|journal)\.([0-9]{1,9})\.jsonl")
+_NAME = re.compile(r"(snapshot|journal)\.(0|[1-9][0-9]{0,8})\.jsonl")
 _CRC = re.compile(rb',"crc":"([0-9a-f]{8})"\}')
 _CRC_LENGTH = len(b',"crc":"00000000"}')
 _KEY = re.compile(rb'"key":("(?:[^"\\]|\\.)*")')
@@ -137,14 +137,17 @@ def scan(folder: Path) -> Layout:
 
 
 def _office_named(line: bytes, offices: dict[int, str]) -> str | None:
-    """Which office a (possibly damaged) line is about, if it can still be told."""
-    key = _KEY.search(line)
-    if key:
-        try:
-            return short_key(json.loads(key[1]))
-        except ValueError:
-            pass
-    ident = _ID.search(line)
+    """Which office a damaged line is about, if it can still be told (and, for an
+    office line, the office its id names, so that later lines can be told too)."""
+    ident, key = _ID.search(line), _KEY.search(line)
+    try:
+        name = json.loads(key[1]) if key else None
+    except ValueError:
+        name = None
+    if isinstance(name, str):
+        if ident:
+            offices.setdefault(int(ident[1]), name)
+        return short_key(name)
     return short_key(offices[int(ident[1])]) if ident and int(ident[1]) in offices else None
 
 
