@@ -151,6 +151,15 @@ def _office_named(line: bytes, offices: dict[int, str]) -> str | None:
     return short_key(offices[int(ident[1])]) if ident and int(ident[1]) in offices else None
 
 
+def office_of(record: dict[str, Any], offices: dict[int, str]) -> str | None:
+    """How messages name the office a *record* is about (None if it cannot be told)."""
+    if "key" in record:  # office and reset lines
+        key = record["key"]
+        return short_key(key) if key is None or isinstance(key, str) else None
+    ident = record.get("id")
+    return short_key(offices[ident]) if isinstance(ident, int) and ident in offices else None
+
+
 def where(path: Path, number: int, office: str | None) -> str:
     """``FILE: line N (office "key")``, as every message about a line starts."""
     return f"{path}: line {number}" + (f" ({office})" if office else "")
@@ -180,8 +189,9 @@ def read(path: Path, kind: str, offices: dict[int, str], warn: Callable[[str], N
         if end is not None:
             damage(f"{where(path, number, None)}: after the end line {end}")
             continue
-        if record["op"] == "office" and isinstance(record.get("key"), str):
-            offices[record.get("id")] = record["key"]
+        if record["op"] == "office" and isinstance(record.get("key"), str) \
+                and isinstance(record.get("id"), int):
+            offices[record["id"]] = record["key"]
         if kind == SNAPSHOT and record["op"] == "end":
             end = number
             _check_end(path, number, record, damage)

@@ -30,8 +30,8 @@ from typing import Any, Callable
 
 from .fixtures import FixtureError, export_office, parse_documents
 from .journal import (JOURNAL, LEGACY, LOCK, SNAPSHOT, TEMPORARY, Layout, PersistError,
-                      encode, file_name, fsync_dir, open_file, read, scan, short_key, where,
-                      write_all)
+                      encode, file_name, fsync_dir, office_of, open_file, read, scan, short_key,
+                      where, write_all)
 from .schemas import RECORD_FORMATS, dump, load
 from .store import RECORD_TYPES, TABLES, ApiError, Clock, Dataset, Office, Registry
 
@@ -237,10 +237,8 @@ def replay(registry: Registry, layout: Layout, warn: Callable[[str], None],
                 _apply(registry, by_id, record)
             except (KeyError, TypeError, ValueError, AttributeError, ApiError, FixtureError) as exc:
                 detail = getattr(exc, "message", None) or str(exc)
-                ident, key = record.get("id"), record.get("key", "")
-                office = names.get(ident) if isinstance(ident, int) else key
-                damage(f"{where(path, number, short_key(office) if isinstance(office, str) else None)}"
-                       f": cannot be replayed: {type(exc).__name__}: {detail}")
+                damage(f"{where(path, number, office_of(record, names))}: cannot be "
+                       f"replayed: {type(exc).__name__}: {detail}")
     return counts
 
 

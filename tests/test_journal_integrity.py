@@ -15,7 +15,7 @@ from conftest import Api
 from mockserver import create_app
 from mockserver.cli import main
 from mockserver.fixtures import export_office
-from mockserver.journal import LEGACY, TEMPORARY, decode
+from mockserver.journal import LEGACY, TEMPORARY, decode, encode
 from mockserver.persist import PersistError
 
 NEW_TASK = {"TaskListNum": 3842, "Descript": "Call the lab.", "UserNum": 12}
@@ -145,6 +145,19 @@ def test_last_journal_line_complete_but_for_its_newline_is_kept(tmp_path):
     app, api = _start(tmp_path)
     assert api.get("/tasks/1408").get_json()["Descript"] == "Changed after the snapshot."
     _stop(app)
+
+
+def test_line_that_checks_but_cannot_be_replayed_stops_the_start(tmp_path):
+    app, _, _ = _two_offices(tmp_path)
+    _stop(app)
+    journal = tmp_path / "journal.2.jsonl"
+    with open(journal, "ab") as appended:
+        appended.write(encode({"op": "clock", "id": 1, "clock": {"frozen": "someday"}}))
+    contents = _contents(tmp_path)
+    with pytest.raises(PersistError, match=re.escape(
+            f'{journal}: line 2 (office "custkey"): cannot be replayed: ValueError: Invalid isoformat string')):
+        _start(tmp_path)
+    assert _contents(tmp_path) == contents
 
 
 # --- generations -------------------------------------------------------------------------
