@@ -247,6 +247,26 @@ def check_fixtures(folder: str) -> None:
     click.echo(f"{folder}: OK ({counts}; version {dataset.version})")
 
 
+@main.group()
+def data() -> None:
+    """Look into a --data-dir folder."""
+
+
+@data.command("check")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+def data_check(folder: str) -> None:
+    """Report what a data FOLDER holds (generations, files, offices) and whether a server
+    could start from it, without starting one or changing anything; exit 1 with each
+    problem's file, line and office. A `cluster` folder: each process-N folder."""
+    from .persist import data_folders, inspect
+
+    reports = [inspect(path) for path in data_folders(folder)]
+    for report in reports:
+        click.echo("\n".join(report.describe()))
+    if not all(report.sound for report in reports):
+        sys.exit(1)
+
+
 @main.command("openapi")
 @click.option("--check", "check_path", is_flag=False, flag_value="openapi.yaml", default=None,
               type=click.Path(dir_okay=False), metavar="[PATH]",

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import json
 import logging
 import os
+import re
 import threading
 import time
 from datetime import datetime, timedelta
@@ -20,7 +20,8 @@ from liveserver import SERVERS, LiveServer, all_tasks
 from mockserver import create_app
 from mockserver.cli import main
 from mockserver.fixtures import load_dir
-from mockserver.persist import JOURNAL, LOCK, PersistError
+from mockserver.journal import LEGACY, LOCK, TEMPORARY
+from mockserver.persist import PersistError, inspect
 
 NEW_TASK = {"TaskListNum": 3842, "Descript": "Call the lab.", "UserNum": 12}
 
@@ -31,6 +32,11 @@ def _app(folder: Path):
 
 def _close(app) -> None:
     app.extensions["mockserver"].journal.close()
+
+
+def _appended(app) -> Path:
+    """The journal file *app* appends to."""
+    return app.extensions["mockserver"].journal.path
 
 
 @pytest.fixture
@@ -123,16 +129,17 @@ def test_state_import_keeping_the_clock_still_records_clock_changes(restart):
     assert app.extensions["mockserver"].office("custkey").clock.now() == frozen
 
 
-def test_torn_last_line_is_ignored_with_a_warning(restart, tmp_path, caplog):
-    _, api = restart()
+def test_torn_last_line_of_the_journal_is_ignored_with_bytes_and_office(restart, tmp_path, caplog):
+    app, api = restart()
     created = api.post("/tasks", json=NEW_TASK).get_json()
-    with open(tmp_path / JOURNAL, "ab") as journal:
-        journal.write(b'{"op":"tasks","id":1,"tasks":[{"TaskNum":')  # a crash mid-write
+    torn = b'{"op":"tasks","id":1,"tasks":[{"TaskNum":'  # a crash mid-write
+    with open(_appended(app), "ab") as journal:
+        journal.write(torn)
     with caplog.at_level(logging.WARNING, logger="mockserver.persist"):
-        _, api = restart()
-    assert "torn last line" in caplog.text
+        app, api = restart()
+    assert f"ignoring a torn last line ({len(torn)} bytes, office \"custkey\")" in caplog.text
     assert api.get(f"/tasks/{created['TaskNum']}").get_json() == created
-    assert all(json.loads(line) for line in (tmp_path / JOURNAL).read_text().splitlines())
+    assert inspect(tmp_path).sound and not inspect(tmp_path).notes  # compacted: nothing torn
 
 
 def test_createTask_failed_journal_write_is_a_500_and_changes_nothing(restart, monkeypatch):
@@ -161,9 +168,9 @@ def test_corrupt_line_in_the_middle_stops_the_start(tmp_path):
     app = _app(tmp_path)
     Api(app.test_client()).post("/tasks", json=NEW_TASK)
     _close(app)
-    lines = (tmp_path / JOURNAL).read_bytes().splitlines(keepends=True)
-    (tmp_path / JOURNAL).write_bytes(b"{not json\n" + b"".join(lines))
-    with pytest.raises(PersistError, match="line 1 is corrupt"):
+    journal = _appended(app)
+    journal.write_bytes(b"{not json\n" + journal.read_bytes())
+    with pytest.raises(PersistError, match=re.escape(f"{journal}: line 1: no checksum")):
         _app(tmp_path)
 
 
@@ -178,7 +185,7 @@ def test_data_dir_never_follows_a_planted_symlink(tmp_path):
     outside.write_text("precious")
     data = tmp_path / "data"
     data.mkdir()
-    (data / JOURNAL).symlink_to(outside)
+    (data / LEGACY).symlink_to(outside)
     with pytest.raises(PersistError, match="cannot open"):
         _app(data)
     assert outside.read_text() == "precious"
@@ -189,7 +196,7 @@ def test_data_dir_symlink_in_place_of_the_compaction_file_is_refused(tmp_path):
     outside.write_text("precious")
     data = tmp_path / "data"
     data.mkdir()
-    (data / f"{JOURNAL}.tmp").symlink_to(outside)
+    (data / TEMPORARY).symlink_to(outside)
     with pytest.raises(PersistError, match="cannot write"):
         _app(data)
     assert outside.read_text() == "precious"
@@ -198,10 +205,11 @@ def test_data_dir_symlink_in_place_of_the_compaction_file_is_refused(tmp_path):
 def test_customer_keys_never_become_file_names(tmp_path):
     app = _app(tmp_path / "data")
     api = Api(app.test_client())
-    for key in ("..", ".", "lock", JOURNAL, "%2e%2e"):
+    for key in ("..", ".", "lock", LEGACY, "snapshot.1.jsonl", "%2e%2e"):
         assert api.as_key(f"ODFHIR devkey/{key}").post("/tasks", json=NEW_TASK).status_code == 201
     _close(app)
-    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == [JOURNAL, "lock"]
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == [
+        "journal.1.jsonl", "lock", "snapshot.1.jsonl"]
     assert [p.name for p in tmp_path.iterdir()] == ["data"]
 
 
@@ -305,8 +313,8 @@ def test_createTask_updateTask_every_acknowledged_write_survives_sigkill(tmp_pat
                 assert maybe.get("op") == "POST" and final[num]["Descript"] == maybe["Descript"]
             changed = {num for num in seed if final[num] != seed[num]}
             assert changed <= set(acked[customer])
-    for line in (tmp_path / JOURNAL).read_text().splitlines():
-        assert json.loads(line)["op"] == "office"  # compacted on start, nothing corrupt
+    report = inspect(tmp_path)  # compacted on start, nothing damaged or torn
+    assert report.sound and not report.notes
 
 
 def test_serve_data_dir_in_use_is_a_clear_error(restart, tmp_path):
