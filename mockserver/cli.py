@@ -371,3 +371,29 @@ def record_command(upstream: str, output: str, since: Any, relative: bool, limit
         except (UpstreamError, FixtureError) as exc:
             raise click.ClickException(str(exc)) from None
     click.echo(f"{folder}: {counts_text(counts)}")
+
+
+@main.command("verify")
+@UPSTREAM_OPTION
+@click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%d %H:%M:%S"]),
+              help="Load the mock with tasks since this  [default: 90 days ago]")
+@click.option("--json", "as_json", is_flag=True, help="Print the differences as JSON.")
+@click.option("--allow-writes", is_flag=True,
+              help="Also POST and PUT one task and one note on the upstream (a TEST office only).")
+def verify_command(upstream: str, since: Any, as_json: bool, allow_writes: bool) -> None:
+    """Compare the mock with a real office: exit 0 when they answer alike, 1 otherwise."""
+    from datetime import datetime
+
+    from .record import default_since
+    from .upstream import UpstreamError
+    from .verify import verify
+
+    now = datetime.now().replace(microsecond=0)
+    with _upstream(upstream, allow_writes) as client:
+        try:
+            report = verify(client, since or default_since(now), now,
+                            progress=lambda line: click.echo(line, err=True))
+        except (UpstreamError, FixtureError) as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(report.as_json() if as_json else report.as_table())
+    sys.exit(1 if report.differences else 0)
