@@ -25,6 +25,7 @@ DEFAULTS: dict[str, Any] = {
     "PROVIDE_AUTOMATIC_OPTIONS": False,
     "ADMIN_API": True,  # the control API under /__admin (admin.py); off for shared sandboxes
     "DATA_DIR": None,  # a folder that keeps offices across restarts; None = memory only
+    "PROXY": None,  # an upstream API base URL: forward /api/v1 there (proxy.py); None = serve
 }
 
 
@@ -56,6 +57,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     openapi.init_app(app)  # the OpenAPI documents
     init_health(app)  # GET /__admin/health, with or without the control API
     admin.init_app(app)  # /__admin, unless ADMIN_API is off
+    if app.config["PROXY"]:  # after admin: a forwarded exchange is journaled
+        from . import proxy
+
+        proxy.init_app(app)
     return app
 
 

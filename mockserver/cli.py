@@ -138,14 +138,16 @@ def configure_logging(quiet: bool, log_format: str = "text") -> None:
 @option("--quiet", is_flag=True, help="No access log.")
 @option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
         help="Log lines as text, or one JSON object per line (for log collectors).")
+@option("--proxy", metavar="URL", help="Forward every /api/v1 request to this API base URL and "
+        "answer with its response; mismatches with the OpenAPI document: /__admin/deviations.")
 def serve(host: str, port: int, fixtures: str | None, keys: str | None, strict_keys: bool,
           lenient_content_type: bool, local_api: bool, threads: int | None,
           data_dir: str | None, no_admin: bool, server_name: str, quiet: bool,
-          log_format: str) -> None:
+          log_format: str, proxy: str | None) -> None:
     """Serve the API with granian (or waitress) until interrupted."""
     config: dict[str, Any] = {"FIXTURES": fixtures, "KEYS": keys, "STRICT_KEYS": strict_keys,
                               "LENIENT_CONTENT_TYPE": lenient_content_type, "LOCAL_API": local_api,
-                              "DATA_DIR": data_dir, "ADMIN_API": not no_admin}
+                              "DATA_DIR": data_dir, "ADMIN_API": not no_admin, "PROXY": proxy}
     threads = threads or default_threads(data_dir)
     configure_logging(quiet, log_format)
     what = f"Open Dental Tasks mock {__version__}" + (
