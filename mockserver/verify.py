@@ -68,7 +68,8 @@ def probes(documents: dict[str, list[dict[str, Any]]], since: str, allow_writes:
     """The fixed probe, with ids taken from the recorded *documents*."""
     tasks, notes = documents["tasks"], documents["tasknotes"]
     window = {"DateTimeOriginal": since}
-    unknown = max([t["TaskNum"] for t in tasks] + [n["TaskNoteNum"] for n in notes] + [0]) + UNKNOWN_ID_GAP
+    ids = [t["TaskNum"] for t in tasks] + [n["TaskNoteNum"] for n in notes]
+    unknown = max(ids, default=0) + UNKNOWN_ID_GAP
     reads = [
         Probe("tasks since the recording's date", "GET", "/tasks", window),
         Probe("tasks, default 14-day window", "GET", "/tasks"),
