@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any, Iterator
 
@@ -100,7 +100,8 @@ def probes(documents: dict[str, list[dict[str, Any]]], since: str, allow_writes:
                   Probe("notes of a noted task", "GET", "/tasknotes",
                         {"TaskNum": str(notes[0]["TaskNum"])})]
     found = reads + [
-        Probe("401: malformed Authorization", "GET", "/tasks", headers={"Authorization": "ODFHIR not-a-key-pair"}),
+        Probe("401: malformed Authorization", "GET", "/tasks",
+              headers={"Authorization": "ODFHIR not-a-key-pair"}),
         Probe("401: no Authorization", "GET", "/tasks", headers={"Authorization": None}),
         Probe("400: no Content-Type", "GET", "/tasks", headers={"Content-Type": None}),
         Probe("404: unknown TaskNum", "GET", f"/tasks/{unknown}"),
@@ -156,16 +157,15 @@ class Side:
 
     def run(self, probe: Probe) -> Exchange:
         path = probe.path.format(task=self.made.get("task", 0), note=self.made.get("note", 0))
-        answer = self.send(probe.method, path, probe.params, probe.headers,
-                           _filled(probe.body, self.made))
+        answer = self.send(replace(probe, path=path, body=_filled(probe.body, self.made)))
         if probe.method == "POST" and path in CREATED and answer.status == 201 \
                 and isinstance(answer.body, dict):
             name, key = CREATED[path]
             self.made[name] = answer.body.get(key, 0)
         return answer
 
-    def send(self, method: str, path: str, params: dict[str, str],
-             headers: dict[str, str | None], body: Any) -> Exchange:
+    def send(self, probe: Probe) -> Exchange:
+        """Send *probe* (its placeholders filled); the answer."""
         raise NotImplementedError
 
 
@@ -174,9 +174,9 @@ class UpstreamSide(Side):
         super().__init__()
         self.upstream = upstream
 
-    def send(self, method: str, path: str, params: dict[str, str],
-             headers: dict[str, str | None], body: Any) -> Exchange:
-        response = self.upstream.send(method, path, params, json=body, headers=headers)
+    def send(self, probe: Probe) -> Exchange:
+        response = self.upstream.send(probe.method, probe.path, probe.params, json=probe.body,
+                                      headers=probe.headers)
         media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
         return _exchange(response.status_code, media_type, response.content)
 
@@ -186,12 +186,12 @@ class MockSide(Side):
         super().__init__()
         self.client = client
 
-    def send(self, method: str, path: str, params: dict[str, str],
-             headers: dict[str, str | None], body: Any) -> Exchange:
-        sent = {"Authorization": MOCK_AUTHORIZATION, "Content-Type": MEDIA_TYPE, **headers}
-        response = self.client.open("/api/v1" + path, method=method, query_string=params,
-                                    headers={k: v for k, v in sent.items() if v is not None},
-                                    data=None if body is None else json.dumps(body))
+    def send(self, probe: Probe) -> Exchange:
+        sent = {"Authorization": MOCK_AUTHORIZATION, "Content-Type": MEDIA_TYPE, **probe.headers}
+        response = self.client.open(
+            "/api/v1" + probe.path, method=probe.method, query_string=probe.params,
+            headers={k: v for k, v in sent.items() if v is not None},
+            data=None if probe.body is None else json.dumps(probe.body))
         return _exchange(response.status_code, response.mimetype, response.get_data())
 
 
