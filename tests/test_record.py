@@ -2,8 +2,11 @@
 or a ``mockserver serve`` subprocess), on loopback."""
 from __future__ import annotations
 
+import http.server
 import json
 import re
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,7 @@ from click.testing import CliRunner
 from liveserver import LiveServer
 from mockserver.app import create_app
 from mockserver.cli import main
+from mockserver.upstream import Upstream
 
 SINCE = "2000-01-01 00:00:00"  # every task of the default data set but the docs' oldest
 
@@ -164,3 +168,41 @@ def test_record_refuses_a_folder_that_is_not_empty(opendental, tmp_path):
     result = run_record(opendental, "--output", str(tmp_path))
     assert result.exit_code == 1
     assert "not empty" in result.output
+
+
+class Throttled(http.server.BaseHTTPRequestHandler):
+    """Answers the first request 429 with ``Retry-After: 1``, then ``[]``; notes when each
+    request came (the mock's faults send no Retry-After header)."""
+
+    arrivals: list[float] = []
+
+    def do_GET(self) -> None:
+        self.arrivals.append(time.monotonic())
+        first = len(self.arrivals) == 1
+        body = b'"Too many requests."' if first else b"[]"
+        self.send_response(429 if first else 200)
+        if first:
+            self.send_header("Retry-After", "1")
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_429_is_retried_after_the_time_retry_after_asks():
+    Throttled.arrivals.clear()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Throttled)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with Upstream(f"http://127.0.0.1:{server.server_port}/api/v1", "dev", "cust",
+                      backoff=0) as upstream:
+            assert upstream.get("/tasks") == []
+    finally:
+        server.shutdown()
+        server.server_close()
+    first, second = Throttled.arrivals
+    assert second - first >= 1  # without backoff, only Retry-After makes it wait
