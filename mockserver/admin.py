@@ -160,18 +160,14 @@ def _journal_entry(entry_id: int, received: Received) -> dict[str, Any]:
 def control(summary: str, *, raw_body: bool = False, raw_response: bool = False) -> Callable:
     """Declare a control view: scoped to the caller's office, and documented with
     *summary*. Before anything else is read, the key pair must pass the key rules
-    (``KeyPolicy.check_control``: 401), with the ``ReadAll`` permission for a GET and
-    ``AllOthers`` for a change; a view gets the caller's customer key first. *raw_body*/*raw_response*: fixture
+    (``caller``); a view gets the caller's customer key first. *raw_body*/*raw_response*: fixture
     documents, any JSON object, which no schema describes."""
     any_object = {"content": {"application/json": {"schema": {"type": "object"}}}}
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            developer, customer = key_pair()
-            registry().keys.check_control(developer, customer,
-                                          READ_ALL if request.method == "GET" else ALL_OTHERS)
-            return view(customer, *args, **kwargs)
+            return view(caller(), *args, **kwargs)
         doc: dict[str, Any] = {"operationId": view.__name__, "summary": summary,
                                "description": view.__doc__}
         if raw_body:
@@ -180,6 +176,16 @@ def control(summary: str, *, raw_body: bool = False, raw_response: bool = False)
             doc["responses"] = {"200": {"description": "OK", **any_object}}
         return admin.doc(**doc)(wrapper)
     return decorate
+
+
+def caller() -> str:
+    """The customer key of a control call whose key pair passes the key rules
+    (``KeyPolicy.check_control``: 401), with ``ReadAll`` for a GET and ``AllOthers`` for a
+    change."""
+    developer, customer = key_pair()
+    registry().keys.check_control(developer, customer,
+                                  READ_ALL if request.method == "GET" else ALL_OTHERS)
+    return customer
 
 
 def require_admin_token(what: str) -> None:

@@ -28,6 +28,7 @@ DEFAULTS: dict[str, Any] = {
     "DATA_DIR": None,  # a folder that keeps offices across restarts; None = memory only
     "ADMIN_TOKEN": None,  # a secret that control calls reaching every office must send
     "MAX_OFFICES": MAX_OFFICES,  # a new customer key beyond this many offices gets a 503
+    "PROXY": None,  # an upstream API base URL: forward /api/v1 there (proxy.py); None = serve
 }
 
 
@@ -62,6 +63,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     openapi.init_app(app)  # the OpenAPI documents
     init_health(app)  # GET /__admin/health, with or without the control API
     app.after_request(_server_header)
+    if app.config["PROXY"]:  # after admin: a forwarded exchange is journaled
+        from . import proxy
+
+        proxy.init_app(app)
     return app
 
 

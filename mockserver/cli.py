@@ -125,15 +125,18 @@ def configure_logging(quiet: bool, log_format: str = "text") -> None:
 @option("--quiet", is_flag=True, help="No access log.")
 @option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
         help="Log lines as text, or one JSON object per line (for log collectors).")
+@option("--proxy", metavar="URL", help="Forward every /api/v1 request to this API base URL and "
+        "answer with its response; mismatches with the OpenAPI document: /__admin/deviations.")
 def serve(host: str, port: int, fixtures: str | None, keys: str | None, strict_keys: bool,
           lenient_content_type: bool, local_api: bool, threads: int | None,
           data_dir: str | None, no_admin: bool, admin_token: str | None, max_offices: int,
-          server_name: str, quiet: bool, log_format: str) -> None:
+          server_name: str, quiet: bool, log_format: str, proxy: str | None) -> None:
     """Serve the API with granian (or waitress) until interrupted."""
     config: dict[str, Any] = {"FIXTURES": fixtures, "KEYS": keys, "STRICT_KEYS": strict_keys,
                               "LENIENT_CONTENT_TYPE": lenient_content_type, "LOCAL_API": local_api,
                               "DATA_DIR": data_dir, "ADMIN_API": not no_admin,
-                              "ADMIN_TOKEN": admin_token or None, "MAX_OFFICES": max_offices}
+                              "ADMIN_TOKEN": admin_token or None, "MAX_OFFICES": max_offices,
+                              "PROXY": proxy}
     threads = threads or default_threads(data_dir)
     configure_logging(quiet, log_format)
     what = f"Open Dental Tasks mock {__version__}" + (
@@ -311,3 +314,82 @@ def generate_fixtures(count: int, output: str, seed: int) -> None:
 
     write_dir(generate(count, seed), output)
     click.echo(f"{output}: {count} tasks (seed {seed})")
+
+
+UPSTREAM_OPTION = click.option(
+    "--upstream", required=True, metavar="URL",
+    help="The API's base URL: https://api.opendental.com/api/v1, or a Local API's or API "
+         "Service's (http://HOST:30222/api/v1). Keys: OD_DEVELOPER_KEY, OD_CUSTOMER_KEY.")
+
+
+def _upstream(url: str, allow_writes: bool = False) -> Any:
+    """The upstream client with the keys of the environment; exit 1 without them."""
+    from .upstream import Upstream, UpstreamError, keys_from_environment
+
+    if not url.startswith(("http://", "https://")):
+        raise click.BadParameter(f"{url!r} is not an http:// or https:// URL", param_hint="--upstream")
+    try:
+        return Upstream(url, *keys_from_environment(), allow_writes=allow_writes)
+    except UpstreamError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@main.command("record")
+@UPSTREAM_OPTION
+@click.option("--output", required=True, type=click.Path(file_okay=False),
+              help="Fixtures folder to write (created; must be empty if it exists).")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%d %H:%M:%S"]),
+              help="Record tasks with DateTimeOriginal on or after this  [default: 90 days ago]")
+@click.option("--relative", is_flag=True,
+              help="Write times relative to now (now-3d4h), so the data keeps its age.")
+@click.option("--limit", type=click.IntRange(1), help="Record at most this many tasks.")
+@click.option("--anonymize", is_flag=True,
+              help="Replace descriptions, notes, names and emails with text of the same "
+                   "length; ids and references stay.")
+def record_command(upstream: str, output: str, since: Any, relative: bool, limit: int | None,
+                   anonymize: bool) -> None:
+    """Record a fixtures folder from a real office's API (GET requests only)."""
+    from datetime import datetime
+
+    from .record import counts_text, default_since, record
+    from .upstream import UpstreamError
+
+    folder = Path(output)
+    if folder.exists() and any(folder.iterdir()):
+        raise click.ClickException(f"{folder}: not empty; record into a new or empty folder")
+    now = datetime.now().replace(microsecond=0)
+    since = since or default_since(now)
+    click.echo(f"recording {upstream} (tasks since {since:%Y-%m-%d %H:%M:%S})", err=True)
+    with _upstream(upstream) as client:
+        try:
+            counts = record(client, folder, since=since, now=now, limit=limit, relative=relative,
+                            anonymize=anonymize, progress=lambda line: click.echo(line, err=True))
+        except (UpstreamError, FixtureError) as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"{folder}: {counts_text(counts)}")
+
+
+@main.command("verify")
+@UPSTREAM_OPTION
+@click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%d %H:%M:%S"]),
+              help="Load the mock with tasks since this  [default: 90 days ago]")
+@click.option("--json", "as_json", is_flag=True, help="Print the differences as JSON.")
+@click.option("--allow-writes", is_flag=True,
+              help="Also POST and PUT one task and one note on the upstream (a TEST office only).")
+def verify_command(upstream: str, since: Any, as_json: bool, allow_writes: bool) -> None:
+    """Compare the mock with a real office: exit 0 when they answer alike, 1 otherwise."""
+    from datetime import datetime
+
+    from .record import default_since
+    from .upstream import UpstreamError
+    from .verify import verify
+
+    now = datetime.now().replace(microsecond=0)
+    with _upstream(upstream, allow_writes) as client:
+        try:
+            report = verify(client, since or default_since(now), now,
+                            progress=lambda line: click.echo(line, err=True))
+        except (UpstreamError, FixtureError) as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(report.as_json() if as_json else report.as_table())
+    sys.exit(1 if report.differences else 0)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import random
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .store import DEFAULT_VERSION, TASK_PRIORITIES, TASK_STATUSES
+from .store import DEFAULT_VERSION, TASK_PRIORITIES, TASK_STATUSES, RelativeTime
 
 SPREAD_DAYS = 60  # DateTimeOriginal is spread evenly over the last SPREAD_DAYS days
 TASKS_PER_LIST = 125  # one list and one status inside the 14-day window: 125 x 14/60 x 1/3 ≈ 10 tasks
@@ -36,11 +37,7 @@ NOTES = ("Called, left a message.", "Waiting on the lab.", "Done on my side.",
 
 def _ago(minutes: int) -> str:
     """A relative fixture timestamp *minutes* before now (``now-3d4h5m``)."""
-    days, rest = divmod(minutes, 24 * 60)
-    hours, mins = divmod(rest, 60)
-    if not minutes:
-        return "now"
-    return "now-" + "".join(f"{n}{unit}" for n, unit in ((days, "d"), (hours, "h"), (mins, "m")) if n)
+    return RelativeTime(-timedelta(minutes=minutes)).text()
 
 
 def generate(tasks: int, seed: int = 0) -> dict[str, Any]:

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 DOCS = ROOT / "docs"
 PAGES = ("fidelity", "fixtures", "keys", "control-api", "pytest-plugin",
-         "reliability-and-security", "cluster", "conformance", "performance")
+         "reliability-and-security", "cluster", "conformance", "performance", "record-and-verify")
 SERVE = "python3 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/mockserver serve"
 TEST = "python3 -m venv .venv && .venv/bin/pip install -e '.[test]' && .venv/bin/python -m pytest"
 LINK = re.compile(r"\]\(([^)#\s]+\.md)(?:#[^)]*)?\)")  # relative markdown links to .md files

@@ -40,6 +40,18 @@ class RelativeTime:
             return None
         return cls(-delta if sign == "-" else delta, as_date)
 
+    def text(self) -> str:
+        """The fixture form that ``parse`` reads back: ``now``, ``now-3d4h``, ``now+2h30m5s``."""
+        seconds = int(abs(self.delta).total_seconds())
+        if not seconds:
+            return "now"
+        days, rest = divmod(seconds, 86400)
+        hours, rest = divmod(rest, 3600)
+        minutes, seconds = divmod(rest, 60)
+        parts = zip((days, hours, minutes, seconds), "dhms")
+        return ("now-" if self.delta < timedelta() else "now+") + "".join(
+            f"{n}{unit}" for n, unit in parts if n)
+
     def resolve(self, now: datetime) -> date | datetime:
         """The absolute value at office time *now*."""
         value = now + self.delta
