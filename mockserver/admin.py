@@ -31,9 +31,9 @@ from .blueprints import Blueprint, warnings
 from .harness import BODY_LIMIT, Fault, Harness, Received, journal_body
 from .routes import ADMITTED, api_path, key_pair, registry, sent_key_pair
 from .adminschemas import (AdvanceSchema, ClockSchema, DeletedSchema, FaultPath, FaultSchema,
-                           JournalEntrySchema, JournalQuery, ResetQuery, ResetResult)
+                           JournalEntrySchema, JournalQuery, OfficeSchema, ResetQuery, ResetResult)
 from .schemas import parse_json_object
-from .store import ALL_OTHERS, READ_ALL, BadRequest, NotFound, Office, Unauthorized
+from .store import ALL_OTHERS, READ_ALL, RECORD_TYPES, BadRequest, NotFound, Office, Unauthorized
 
 admin = Blueprint("admin", __name__, url_prefix="/__admin")
 
@@ -236,6 +236,30 @@ def resetOffice(customer: str, scope: str) -> Any:
     registry().reset(target)
     harness().reset(target)
     return {"scope": scope}
+
+
+def _summary(office: Office) -> dict[str, Any]:
+    return {"customer_key": office.key, "version": office.version, "clock": _clock(office),
+            "counts": {kind: len(office.records(kind)) for kind in RECORD_TYPES}}
+
+
+@admin.route("/office", methods=["GET"])
+@control("This office at a glance: version, clock, records of each resource")
+@admin.response(200, OfficeSchema)
+def getOffice(customer: str) -> Any:
+    """The office's customer key, version, clock and counts."""
+    return _summary(registry().office(customer))
+
+
+@admin.route("/offices", methods=["GET"])
+@control("Every office of the server (the admin token, when the server has one)")
+@admin.response(200, OfficeSchema(many=True))
+def listOffices(customer: str) -> Any:
+    """Every office, in the order first used. It reaches beyond the caller's office: it
+    needs the admin token, in X-Mock-Admin-Token, when the server has one (and is off
+    under strict keys without one)."""
+    require_admin_token("Listing every office")
+    return [_summary(office) for office in registry().offices()]
 
 
 @admin.route("/state", methods=["GET"])

@@ -190,3 +190,13 @@ class AdvanceSchema(AdminSchema):
 
 class DeletedSchema(AdminSchema):
     deleted = fields.Integer(metadata={"description": "how many entries were removed"})
+
+
+class OfficeSchema(AdminSchema):
+    """An office at a glance."""
+
+    customer_key = fields.String()
+    version = fields.String()
+    clock = fields.Nested(ClockSchema)
+    counts = fields.Dict(keys=fields.String(), values=fields.Integer(),
+                         metadata={"description": "records of each resource"})

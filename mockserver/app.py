@@ -8,7 +8,7 @@ from typing import Any, Callable, Mapping
 
 from flask import Flask, Response, current_app, g, request
 
-from . import __version__, admin, blueprints, errors, fixtures, openapi, persist, routes
+from . import __version__, admin, blueprints, errors, fixtures, openapi, page, persist, routes
 from .store import LOCAL_PAGE_CAP, MAX_OFFICES, PAGE_CAP, RECORD_TYPES, Registry
 
 access_log = logging.getLogger("mockserver.access")
@@ -59,6 +59,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # /__admin, unless ADMIN_API is off; before the rest, as its journal records the
     # response they finish (Flask runs after-request hooks last-registered first)
     admin.init_app(app)
+    page.init_app(app)  # the control page at /__admin/, with the control API
     routes.init_app(app)  # /api/v1 and the one pass before each of its requests
     openapi.init_app(app)  # the OpenAPI documents
     init_health(app)  # GET /__admin/health, with or without the control API

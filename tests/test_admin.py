@@ -24,7 +24,8 @@ CONTROL_CALLS = [  # (method, path) of every control endpoint
     ("POST", "/__admin/reset"), ("GET", "/__admin/state"), ("PUT", "/__admin/state"),
     ("GET", "/__admin/requests"), ("DELETE", "/__admin/requests"), ("POST", "/__admin/faults"),
     ("GET", "/__admin/faults"), ("DELETE", "/__admin/faults"), ("DELETE", "/__admin/faults/1"),
-    ("GET", "/__admin/clock"), ("PUT", "/__admin/clock"), ("POST", "/__admin/clock/advance")]
+    ("GET", "/__admin/clock"), ("PUT", "/__admin/clock"), ("POST", "/__admin/clock/advance"),
+    ("GET", "/__admin/office"), ("GET", "/__admin/offices")]
 NEW_TASK = {"TaskListNum": 74, "Descript": "Order gloves", "UserNum": 1}
 
 

@@ -14,6 +14,7 @@ KEYS = {"strict": "true",
                        "off": {"disabled": "true"}},
         "customers": {"office": {}, "closed": {"disabled": "true"}}}
 READS = [("GET", "/__admin/state"), ("GET", "/__admin/requests"), ("GET", "/__admin/faults"),
+         ("GET", "/__admin/office"),
          ("GET", "/__admin/clock")]
 CHANGES = [("POST", "/__admin/reset", None), ("PUT", "/__admin/state", {"tasks": []}),
            ("DELETE", "/__admin/requests", None), ("POST", "/__admin/faults", {"status": 500}),
