@@ -25,6 +25,7 @@ DEFAULTS: dict[str, Any] = {
     "PROVIDE_AUTOMATIC_OPTIONS": False,
     "ADMIN_API": True,  # the control API under /__admin (admin.py); off for shared sandboxes
     "DATA_DIR": None,  # a folder that keeps offices across restarts; None = memory only
+    "FIXTURES_PROGRESS": fixtures.quiet,  # told how loading large fixtures goes (`serve`: a bar)
 }
 
 
@@ -64,7 +65,8 @@ def offices(config: Mapping[str, Any]) -> Registry:
     and with DATA_DIR the offices of the last run, replayed."""
     keys = fixtures.load_keys(config["KEYS"], strict=config["STRICT_KEYS"])
     journal = persist.FileJournal(config["DATA_DIR"]) if config["DATA_DIR"] else None
-    registry = Registry(fixtures.load_dir(config["FIXTURES"]), keys, journal=journal,
+    dataset = fixtures.load_dir(config["FIXTURES"], progress=config["FIXTURES_PROGRESS"])
+    registry = Registry(dataset, keys, journal=journal,
                         page_cap=LOCAL_PAGE_CAP if config["LOCAL_API"] else PAGE_CAP)
     if journal is not None:
         journal.open(registry)

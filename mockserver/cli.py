@@ -21,7 +21,9 @@ from . import __version__
 from .app import create_app
 from .cluster import Cluster, ClusterError
 from .fixtures import FixtureError, load_dir, load_keys
+from .generate import MAX_TASKS, generate, write_dir
 from .persist import PersistError, check_available
+from .progress import report
 from .wsgi import WaitressServer, listen
 
 DEFAULT_PORT = 30222  # the Local API's port (apilocal.md)
@@ -214,8 +216,9 @@ def _granian(config: dict[str, Any], logs: tuple[bool, str], host: str, port: in
 
 def serving_app(config: dict[str, Any]) -> Any:
     """The app `serve` serves (on waitress here, in granian's worker there), with the
-    seed's records resolved before the first request rather than during it."""
-    app = create_app(config)
+    seed's records resolved before the first request rather than during it; the loading
+    of large fixtures shows its progress on stderr."""
+    app = create_app({**config, "FIXTURES_PROGRESS": report})
     app.extensions["mockserver"].warm()
     return app
 
@@ -265,9 +268,10 @@ def cluster(processes: int, host: str, port: int, data_dir: str | None, **office
 @main.command("check-fixtures")
 @click.argument("folder", type=click.Path(file_okay=False))
 def check_fixtures(folder: str) -> None:
-    """Validate a fixtures FOLDER; exit 1 with the file, record and field at fault."""
+    """Validate a fixtures FOLDER; exit 1 with every problem (up to 50): file, line,
+    record, field, the value given and what is valid."""
     try:
-        dataset = load_dir(folder)
+        dataset = load_dir(folder, progress=report)
     except FixtureError as exc:
         raise click.ClickException(str(exc)) from None
     counts = ", ".join(f"{dataset.count(kind)} {kind}" for kind in dataset.records)
@@ -307,14 +311,19 @@ def openapi_command(check_path: str | None, output_path: str | None) -> None:
 
 
 @main.command("generate-fixtures")
-@click.option("--tasks", "count", default=1000, show_default=True, type=click.IntRange(0, 10_000_000),
-              help="Number of tasks.")
+@click.option("--tasks", "count", default=1000, show_default=True, type=click.IntRange(min=0),
+              help=f"Number of tasks, at most {MAX_TASKS:,} (about 1 GB of memory per "
+                   "100,000 when served).")
 @click.option("--output", required=True, type=click.Path(file_okay=False),
               help="Folder to write the YAML files into (created if needed).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Random seed (same seed, same files).")
 def generate_fixtures(count: int, output: str, seed: int) -> None:
-    """Write a synthetic fixtures folder with relative timestamps over the last 60 days."""
-    from .generate import generate, write_dir
-
-    write_dir(generate(count, seed), output)
+    """Write a synthetic fixtures folder with relative timestamps over the last 60 days;
+    progress on stderr."""
+    if count > MAX_TASKS:
+        raise click.BadParameter(
+            f"{count:,} tasks is more than {MAX_TASKS:,}, the most generated: `serve` holds "
+            f"about 1 GB per 100,000 tasks, so {count:,} would need about "
+            f"{count // 100_000:,} GB.", param_hint="--tasks")
+    write_dir(generate(count, seed, progress=report), output, progress=report)
     click.echo(f"{output}: {count} tasks (seed {seed})")

@@ -1,6 +1,8 @@
-"""Fixtures (SPEC §4): relative timestamps, validation with file/record/field, check-fixtures."""
+"""Fixtures (SPEC §4): relative timestamps, validation (every problem with file, line, record,
+field, value and what is valid), check-fixtures, the progress of a large load."""
 import subprocess
 import sys
+from contextlib import contextmanager
 from datetime import date, datetime
 
 import pytest
@@ -8,7 +10,9 @@ from click.testing import CliRunner
 
 from conftest import Api, fixture_dir
 from mockserver.cli import main
-from mockserver.fixtures import default_dir
+from mockserver.fixtures import PROGRESS_BYTES, default_dir, load_dir
+from mockserver.generate import generate, write_dir
+from mockserver.progress import report
 from mockserver.store import Clock
 
 NOW = datetime(2030, 1, 1, 12, 0, 0)
@@ -279,3 +283,53 @@ def test_health_answers_without_a_key_and_without_the_control_api():
         body = r.get_json()
         assert (r.status_code, body["status"], body["version"]) == (200, "ok", mockserver.__version__)
         assert body["dataset"]["tasks"] == 19 and body["offices"] == 0
+
+
+@pytest.fixture(scope="module")
+def large_folder(tmp_path_factory):
+    """A generated folder whose tasks.yaml passes the 1 MiB past which loading reports."""
+    return write_dir(generate(5000), tmp_path_factory.mktemp("large"))
+
+
+@pytest.mark.slow
+def test_loading_a_large_folder_reports_each_step_of_its_large_files(large_folder):
+    told = []
+
+    @contextmanager
+    def progress(label, total):
+        steps = []
+        yield steps.append
+        told.append((label, total, sum(steps)))
+
+    dataset = load_dir(large_folder, progress=progress)
+    notes = dataset.count("tasknotes")
+    size = (large_folder / "tasks.yaml").stat().st_size
+    assert size >= PROGRESS_BYTES > (large_folder / "tasknotes.yaml").stat().st_size
+    assert told == [("parsing tasks.yaml", size, size), ("building tasks.yaml", 5000, 5000),
+                    ("building tasknotes.yaml", notes, notes),  # parsed quietly: under 1 MiB
+                    ("checking tasks.yaml", 5000, 5000), ("checking tasknotes.yaml", notes, notes)]
+
+
+@pytest.mark.slow
+def test_check_fixtures_shows_the_progress_of_a_large_folder_on_stderr(large_folder):
+    result = check(large_folder)
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    assert lines[:2] == ["parsing tasks.yaml",
+                         f"parsing tasks.yaml: done ({(large_folder / 'tasks.yaml').stat().st_size:,})"]
+    assert "checking tasks.yaml: done (5,000)" in lines
+    assert result.stdout.startswith(f"{large_folder}: OK (5000 tasks,")
+
+
+def test_check_fixtures_of_a_small_folder_shows_no_progress():
+    result = check(default_dir())
+    assert result.exit_code == 0 and result.stderr == ""
+
+
+def test_progress_off_a_terminal_is_a_line_every_interval(capsys):
+    with report("checking tasks.yaml", 3, interval=0) as step:
+        for _ in range(3):
+            step(1)
+    assert capsys.readouterr().err.splitlines() == [
+        "checking tasks.yaml", "checking tasks.yaml: 1 of 3", "checking tasks.yaml: 2 of 3",
+        "checking tasks.yaml: 3 of 3", "checking tasks.yaml: done (3)"]
