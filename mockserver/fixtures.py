@@ -251,34 +251,34 @@ def _refuse(kind: str, key: str, index: int, row: Any, refused: str, loader: Sch
         problems.add(Problem(kind, text, index, name, field))
 
 
+# office.yaml's settings: name -> (default, parser, what it is, what is valid)
+OFFICE_SETTINGS = {
+    "version": (DEFAULT_VERSION, parse_version, "a version", 'a quoted version such as "24.4.13"'),
+    "utc_offset": (DEFAULT_UTC_OFFSET, parse_utc_offset, "a UTC offset",
+                   'a quoted offset such as "-07:00", from -14:00 to +14:00'),
+}
+
+
 def _office_settings(settings: Any, problems: Problems) -> tuple[str, str]:
     """office.yaml's version and utc_offset (the defaults for those with a problem)."""
-    version, offset = DEFAULT_VERSION, DEFAULT_UTC_OFFSET
-    if settings is None:
-        return version, offset
-    if not isinstance(settings, dict):
+    values = {name: default for name, (default, *_) in OFFICE_SETTINGS.items()}
+    if settings is not None and not isinstance(settings, dict):
         problems.add(Problem(OFFICE, "must be a mapping that sets version and/or utc_offset"))
-        return version, offset
-    for name in set(settings) - {"version", "utc_offset"}:
-        near = nearest(str(name), ("version", "utc_offset"))
-        problems.add(Problem(OFFICE, "not an office setting; office.yaml may only set version "
-                                     "and utc_offset" + (f" (did you mean {near}?)" if near else ""),
-                             field=str(name)))
-    given = settings.get("version", version)
-    try:
-        parse_version(given if isinstance(given, str) else "")
-        version = given
-    except ValueError:
-        problems.add(Problem(OFFICE, f'{shown(given)} is not a version; valid: a quoted version '
-                                     'such as "24.4.13"', field="version"))
-    given = settings.get("utc_offset", offset)
-    try:
-        parse_utc_offset(given if isinstance(given, str) else "")
-        offset = given
-    except ValueError:
-        problems.add(Problem(OFFICE, f'{shown(given)} is not a UTC offset; valid: a quoted offset '
-                                     'such as "-07:00", from -14:00 to +14:00', field="utc_offset"))
-    return version, offset
+    elif settings is not None:
+        for name in set(settings) - set(OFFICE_SETTINGS):
+            near = nearest(str(name), OFFICE_SETTINGS)
+            problems.add(Problem(OFFICE, "not an office setting; office.yaml may only set version "
+                                         "and utc_offset" + (f" (did you mean {near}?)" if near else ""),
+                                 field=str(name)))
+        for name, (default, parse, noun, valid) in OFFICE_SETTINGS.items():
+            given = settings.get(name, default)
+            try:
+                parse(given if isinstance(given, str) else "")
+                values[name] = given
+            except ValueError:
+                problems.add(Problem(OFFICE, f"{shown(given)} is not {noun}; valid: {valid}",
+                                     field=name))
+    return values["version"], values["utc_offset"]
 
 
 def _check_references(loaded: Mapping[str, _Loaded], problems: Problems) -> None:

@@ -195,22 +195,22 @@ def _temporal(text: str, with_time: bool) -> str:
         return f"is not in the format {DATETIME_FORMAT if with_time else DATE_FORMAT}"
     year, month, day = (int(part) for part in found.group(1, 2, 3))
     if year == 0:
-        return "has year 0000, which does not exist (years start at 0001)"
+        return "is not a date: year 0000 does not exist (years start at 0001)"
     if not 1 <= month <= 12:
-        return f"has month {month:02}, which does not exist (months go from 01 to 12)"
+        return f"is not a date: month {month} does not exist (months go from 01 to 12)"
     last = calendar.monthrange(year, month)[1]
     if not 1 <= day <= last:
-        return (f"has day {day:02}: day {day} does not exist in {calendar.month_name[month]} "
-                f"{year} (it has {last} days)")
+        return (f"is not a date: day {day} does not exist in {calendar.month_name[month]} {year} "
+                f"(it has {last} days)")
     if found.group(4) is None:
         return f'has no time; write "{text} 00:00:00" for midnight' if with_time else "is not valid"
     if not with_time:
         return f'has a time; a date is only {DATE_FORMAT} ("{text[:10]}")'
     hour, minute, second = (int(part) for part in found.group(4, 5, 6))
     if hour > 23:
-        return f"has hour {hour}, which does not exist (hours go from 00 to 23)"
-    return f"has {'minute' if minute > 59 else 'second'} {max(minute, second)}, which does not " \
-           "exist (they go from 00 to 59)"
+        return f"is not a time: hour {hour} does not exist (hours go from 00 to 23)"
+    return f"is not a time: {'minute' if minute > 59 else 'second'} {max(minute, second)} does " \
+           "not exist (they go from 00 to 59)"
 
 
 def _reminder(text: str) -> str:

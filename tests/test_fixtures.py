@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import Api, fixture_dir
+from liveserver import SERVERS, LiveServer
 from mockserver.cli import main
 from mockserver.fixtures import PROGRESS_BYTES, default_dir, load_dir
 from mockserver.generate import generate, write_dir
@@ -136,6 +137,8 @@ DATETIME = ('valid: yyyy-MM-dd HH:mm:ss such as "2024-12-10 13:08:47", or a time
     ({"tasks": "- just text\n"}, "tasks.yaml:1: record 1: must be a mapping of field to value"),
     ({"office": "version: 24.4\n"},
      'office.yaml:1: version: 24.4 is not a version; valid: a quoted version such as "24.4.13"'),
+    ({"office": "utc_offset: \"+25:00\"\n"}, 'office.yaml:1: utc_offset: "+25:00" is not a UTC offset; '
+                                           'valid: a quoted offset such as "-07:00", from -14:00 to +14:00'),
     ({"office": "version: \"24.4.1\"\ncolour: blue\n"},
      "office.yaml:2: colour: not an office setting; office.yaml may only set version and utc_offset"),
     ({"office": "utc_ofset: \"+01:00\"\n"}, "office.yaml:1: utc_ofset: not an office setting; office.yaml "
@@ -173,22 +176,23 @@ def test_check_fixtures_reports_every_problem_of_a_folder_at_once(tmp_path):
         "tasklists.yaml, or 0 (the main trunk)",
         "tasks.yaml:11: record 4 (TaskNum 1): TaskNum: 1 is used twice (first by record 1); each record "
         "needs its own",
-        'tasklists.yaml:1: record 1 (TaskListNum 14): DateTimeEntry: "2024-02-30 10:00:00" has day 30: '
+        'tasklists.yaml:1: record 1 (TaskListNum 14): DateTimeEntry: "2024-02-30 10:00:00" is not a date: '
         f"day 30 does not exist in February 2024 (it has 29 days); {DATETIME}",
         'office.yaml:1: version: "24" is not a version; valid: a quoted version such as "24.4.13"',
     ]  # and no "does not resolve" for the tasks of task list 14: its own problem is reported
 
 
 @pytest.mark.parametrize("field, value, expected", [
-    ("DateTask", "2023-02-29", 'has day 29: day 29 does not exist in February 2023 (it has 28 days)'),
-    ("DateTask", "2024-04-31", "has day 31: day 31 does not exist in April 2024 (it has 30 days)"),
-    ("DateTask", "2024-13-01", "has month 13, which does not exist (months go from 01 to 12)"),
-    ("DateTask", "0000-01-01", "has year 0000, which does not exist (years start at 0001)"),
+    ("DateTask", "2023-02-29", "is not a date: day 29 does not exist in February 2023 (it has 28 days)"),
+    ("DateTask", "2024-04-31", "is not a date: day 31 does not exist in April 2024 (it has 30 days)"),
+    ("DateTask", "2024-13-01", "is not a date: month 13 does not exist (months go from 01 to 12)"),
+    ("DateTask", "0000-01-01", "is not a date: year 0000 does not exist (years start at 0001)"),
     ("DateTask", "2024-12-10 10:00:00", 'has a time; a date is only yyyy-MM-dd ("2024-12-10")'),
     ("DateTask", "12/10/2024", "is not in the format yyyy-MM-dd; valid: yyyy-MM-dd such as "
                                '"2024-12-10", or a day relative to the office clock: now, now-3d,'),
-    ("DateTimeEntry", "2024-12-10 24:00:00", "has hour 24, which does not exist (hours go from 00 to 23)"),
-    ("DateTimeEntry", "2024-12-10 10:60:00", "has minute 60, which does not exist (they go from 00 to 59)"),
+    ("DateTimeEntry", "2024-12-10 24:00:00", "is not a time: hour 24 does not exist (hours go from 00 to 23)"),
+    ("DateTimeEntry", "2024-12-10 10:60:00", "is not a time: minute 60 does not exist (they go from 00 to 59)"),
+    ("DateTimeEntry", "2024-12-10 10:00:61", "is not a time: second 61 does not exist (they go from 00 to 59)"),
     ("DateTimeEntry", "now-99999999999d", "is too far from now"),
 ])
 def test_check_fixtures_says_which_part_of_a_date_does_not_exist(tmp_path, field, value, expected):
@@ -333,3 +337,12 @@ def test_progress_off_a_terminal_is_a_line_every_interval(capsys):
     assert capsys.readouterr().err.splitlines() == [
         "checking tasks.yaml", "checking tasks.yaml: 1 of 3", "checking tasks.yaml: 2 of 3",
         "checking tasks.yaml: 3 of 3", "checking tasks.yaml: done (3)"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("server", SERVERS)
+def test_serve_shows_the_progress_of_a_large_folder_before_its_banner(large_folder, server):
+    # granian loads the fixtures in its worker process: the progress comes from there
+    with LiveServer("--server", server, "--fixtures", str(large_folder)) as started:
+        assert "checking tasks.yaml: done (5,000)" in started.errors().splitlines()
+        assert started.session().get(f"{started.api}/tasks/1000").status_code == 200
