@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 from collections.abc import Hashable
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from importlib import resources
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, ContextManager, Iterator, Mapping
@@ -95,27 +95,27 @@ class _Counted:
 def read_yaml(source: str | bytes | Path, origin: str, progress: Progress = quiet) -> Any:
     """Parse YAML (text, or a file whose parsing and building *progress* is told of)
     safely, without object tags; FixtureError naming *origin* if it is not YAML."""
-    stream = _Counted(open(source, "rb")) if isinstance(source, Path) else None
-    loader = Loader(source if stream is None else stream)
     name = source.name if isinstance(source, Path) else origin
-    try:
-        size = source.stat().st_size if isinstance(source, Path) else 0
-        with (progress if size >= PROGRESS_BYTES else quiet)(f"parsing {name}", size) as step:
-            if stream is not None:
-                stream.step = step
-            root = loader.get_single_node()
-        if root is None:
-            return None
-        count = len(root.value) if isinstance(root, yaml.SequenceNode) else 0
-        with (progress if count >= PROGRESS_RECORDS else quiet)(f"building {name}", count) as step:
-            loader.built = step
-            return loader.construct_document(root)
-    except yaml.YAMLError as exc:
-        raise FixtureError(f"{origin}: not valid YAML: {exc}") from None
-    finally:
-        loader.dispose()
-        if stream is not None:
-            stream.file.close()
+    size = source.stat().st_size if isinstance(source, Path) else 0
+    with open(source, "rb") if isinstance(source, Path) else nullcontext(source) as opened:
+        stream = _Counted(opened) if isinstance(source, Path) else None
+        loader = Loader(opened if stream is None else stream)
+        try:
+            with (progress if size >= PROGRESS_BYTES else quiet)(f"parsing {name}", size) as step:
+                if stream is not None:
+                    stream.step = step
+                root = loader.get_single_node()
+            if root is None:
+                return None
+            count = len(root.value) if isinstance(root, yaml.SequenceNode) else 0
+            building = progress if count >= PROGRESS_RECORDS else quiet
+            with building(f"building {name}", count) as step:
+                loader.built = step
+                return loader.construct_document(root)
+        except yaml.YAMLError as exc:
+            raise FixtureError(f"{origin}: not valid YAML: {exc}") from None
+        finally:
+            loader.dispose()
 
 
 def default_dir() -> Path:
@@ -146,7 +146,8 @@ def load_dir(folder: str | Path | None = None, progress: Progress = quiet) -> Da
     if unreadable:
         raise FixtureError("\n".join(unreadable))
     return parse_documents(documents, origin=str(path), progress=progress,
-                           nodes=lambda kind: yaml.compose(files[kind].read_bytes(), Loader=Loader))
+                           nodes=lambda kind: yaml.compose(files[kind].read_bytes(), Loader=Loader)
+                           if kind in files else None)
 
 
 def _check_names(path: Path) -> None:
@@ -267,9 +268,9 @@ def _office_settings(settings: Any, problems: Problems) -> tuple[str, str]:
     elif settings is not None:
         for name in set(settings) - set(OFFICE_SETTINGS):
             near = nearest(str(name), OFFICE_SETTINGS)
+            hint = f" (did you mean {near}?)" if near else ""
             problems.add(Problem(OFFICE, "not an office setting; office.yaml may only set version "
-                                         "and utc_offset" + (f" (did you mean {near}?)" if near else ""),
-                                 field=str(name)))
+                                         f"and utc_offset{hint}", field=str(name)))
         for name, (default, parse, noun, valid) in OFFICE_SETTINGS.items():
             given = settings.get(name, default)
             try:
