@@ -19,11 +19,11 @@ from typing import Any, BinaryIO, Callable, ContextManager, Iterator, Mapping
 import yaml
 from marshmallow import RAISE, Schema, fields
 
+from .problems import Problem, Problems, nearest, record_problems, shown, unresolved
 from .schemas import RECORD_FORMATS, RECORD_SCHEMAS, OdBool, OdEnum, OdSchema, OdString, dump
 from .store import (DEFAULT_UTC_OFFSET, DEFAULT_VERSION, PERMISSIONS, RECORD_TYPES,
                     TASK_PRIORITIES, ApiError, Dataset, KeyPolicy, Office, parse_utc_offset,
                     parse_version, primary_key)
-from .problems import Problem, Problems, nearest, record_problems, shown, unresolved
 
 OFFICE = "office"  # office.yaml: settings of the office itself
 
@@ -37,7 +37,7 @@ Step = Callable[[int], None]
 # progress(label, total): a context manager whose value is called with the size of each
 # step done. The default says nothing; the CLI passes one that draws click's bar.
 Progress = Callable[[str, int], ContextManager[Step]]
-PROGRESS_BYTES = 1 << 20  # a file of at least 1 MiB (some 3,000 tasks) reports its reading
+PROGRESS_BYTES = 1 << 20  # a file of at least 1 MiB (some 4,000 tasks) reports its parsing
 PROGRESS_RECORDS = 3000  # and a file of at least 3,000 records its building and checking
 
 

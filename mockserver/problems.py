@@ -54,7 +54,7 @@ class Problems:
 
     def add(self, problem: Problem) -> None:
         self.count += 1
-        if len(self.kept) < MAX_REPORTED:
+        if self.wanted:
             self.kept.append(problem)
 
     def report(self, origin: str, order: Iterable[str],
