@@ -29,6 +29,7 @@ DEFAULTS: dict[str, Any] = {
     "ADMIN_TOKEN": None,  # a secret that control calls reaching every office must send
     "MAX_OFFICES": MAX_OFFICES,  # a new customer key beyond this many offices gets a 503
     "PROXY": None,  # an upstream API base URL: forward /api/v1 there (proxy.py); None = serve
+    "FIXTURES_PROGRESS": fixtures.quiet,  # told how loading large fixtures goes (`serve`: a bar)
 }
 
 
@@ -82,7 +83,8 @@ def offices(config: Mapping[str, Any]) -> Registry:
     and with DATA_DIR the offices of the last run, replayed."""
     keys = fixtures.load_keys(config["KEYS"], strict=config["STRICT_KEYS"])
     journal = persist.FileJournal(config["DATA_DIR"]) if config["DATA_DIR"] else None
-    registry = Registry(fixtures.load_dir(config["FIXTURES"]), keys, journal=journal,
+    dataset = fixtures.load_dir(config["FIXTURES"], progress=config["FIXTURES_PROGRESS"])
+    registry = Registry(dataset, keys, journal=journal,
                         page_cap=LOCAL_PAGE_CAP if config["LOCAL_API"] else PAGE_CAP,
                         max_offices=config["MAX_OFFICES"])
     if journal is not None:

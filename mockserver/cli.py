@@ -20,7 +20,9 @@ from .app import create_app
 from .banner import announce
 from .cluster import Cluster, ClusterError
 from .fixtures import FixtureError, load_dir, load_keys
+from .generate import MAX_TASKS, generate, write_dir
 from .persist import PersistError, check_available
+from .progress import report
 from .store import MAX_OFFICES
 from .wsgi import WaitressServer, listen
 
@@ -187,8 +189,9 @@ def _granian(config: dict[str, Any], logs: tuple[bool, str], host: str, port: in
 
 def serving_app(config: dict[str, Any]) -> Any:
     """The app `serve` serves (on waitress here, in granian's worker there), with the
-    seed's records resolved before the first request rather than during it."""
-    app = create_app(config)
+    seed's records resolved before the first request rather than during it; the loading
+    of large fixtures shows its progress on stderr."""
+    app = create_app({**config, "FIXTURES_PROGRESS": report})
     app.extensions["mockserver"].warm()
     return app
 
@@ -241,9 +244,10 @@ def cluster(processes: int, host: str, port: int, data_dir: str | None, **office
 @main.command("check-fixtures")
 @click.argument("folder", type=click.Path(file_okay=False))
 def check_fixtures(folder: str) -> None:
-    """Validate a fixtures FOLDER; exit 1 with the file, record and field at fault."""
+    """Validate a fixtures FOLDER; exit 1 with every problem (up to 50): file, line,
+    record, field, the value given and what is valid."""
     try:
-        dataset = load_dir(folder)
+        dataset = load_dir(folder, progress=report)
     except FixtureError as exc:
         raise click.ClickException(str(exc)) from None
     counts = ", ".join(f"{dataset.count(kind)} {kind}" for kind in dataset.records)
@@ -263,10 +267,10 @@ def data_check(folder: str) -> None:
     problem's file, line and office. A `cluster` folder: each process-N folder."""
     from .persist import data_folders, inspect
 
-    reports = [inspect(path) for path in data_folders(folder)]
-    for report in reports:
-        click.echo("\n".join(report.describe()))
-    if not all(report.sound for report in reports):
+    inspected = [inspect(path) for path in data_folders(folder)]
+    for state in inspected:
+        click.echo("\n".join(state.describe()))
+    if not all(state.sound for state in inspected):
         sys.exit(1)
 
 
@@ -303,16 +307,21 @@ def openapi_command(check_path: str | None, output_path: str | None) -> None:
 
 
 @main.command("generate-fixtures")
-@click.option("--tasks", "count", default=1000, show_default=True, type=click.IntRange(0, 10_000_000),
-              help="Number of tasks.")
+@click.option("--tasks", "count", default=1000, show_default=True, type=click.IntRange(min=0),
+              help=f"Number of tasks, at most {MAX_TASKS:,} (about 1 GB of memory per "
+                   "100,000 when served).")
 @click.option("--output", required=True, type=click.Path(file_okay=False),
               help="Folder to write the YAML files into (created if needed).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Random seed (same seed, same files).")
 def generate_fixtures(count: int, output: str, seed: int) -> None:
-    """Write a synthetic fixtures folder with relative timestamps over the last 60 days."""
-    from .generate import generate, write_dir
-
-    write_dir(generate(count, seed), output)
+    """Write a synthetic fixtures folder with relative timestamps over the last 60 days;
+    progress on stderr."""
+    if count > MAX_TASKS:
+        raise click.BadParameter(
+            f"{count:,} tasks is more than {MAX_TASKS:,}, the most generated: `serve` holds "
+            f"about 1 GB per 100,000 tasks, so {count:,} would need about "
+            f"{count // 100_000:,} GB.", param_hint="--tasks")
+    write_dir(generate(count, seed, progress=report), output, progress=report)
     click.echo(f"{output}: {count} tasks (seed {seed})")
 
 
@@ -387,9 +396,9 @@ def verify_command(upstream: str, since: Any, as_json: bool, allow_writes: bool)
     now = datetime.now().replace(microsecond=0)
     with _upstream(upstream, allow_writes) as client:
         try:
-            report = verify(client, since or default_since(now), now,
-                            progress=lambda line: click.echo(line, err=True))
+            found = verify(client, since or default_since(now), now,
+                           progress=lambda line: click.echo(line, err=True))
         except (UpstreamError, FixtureError) as exc:
             raise click.ClickException(str(exc)) from None
-    click.echo(report.as_json() if as_json else report.as_table())
-    sys.exit(1 if report.differences else 0)
+    click.echo(found.as_json() if as_json else found.as_table())
+    sys.exit(1 if found.differences else 0)

@@ -3,21 +3,23 @@
 A fixture folder has one file per resource (tasks.yaml, tasklists.yaml,
 definitions.yaml, userods.yaml, patients.yaml, appointments.yaml) plus office.yaml.
 Records use the wire format of schemas.py; timestamps may be relative to the office
-clock (``now``, ``now-3d``, ``now-2h30m``). Everything is validated on load, and an
-error names the file, the record and the field.
+clock (``now``, ``now-3d``, ``now-2h30m``). Everything is validated on load, and the
+error lists every problem (problems.py), each with its file, line, record and field.
 """
 from __future__ import annotations
 
 import dataclasses
 import difflib
 from collections.abc import Hashable
+from contextlib import contextmanager, nullcontext
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, BinaryIO, Callable, ContextManager, Iterator, Mapping
 
 import yaml
 from marshmallow import RAISE, Schema, fields
 
+from .problems import Problem, Problems, nearest, record_problems, shown, unresolved
 from .schemas import RECORD_FORMATS, RECORD_SCHEMAS, OdBool, OdEnum, OdSchema, OdString, dump
 from .store import (DEFAULT_UTC_OFFSET, DEFAULT_VERSION, PERMISSIONS, RECORD_TYPES,
                     TASK_PRIORITIES, ApiError, Dataset, KeyPolicy, Office, parse_utc_offset,
@@ -27,7 +29,22 @@ OFFICE = "office"  # office.yaml: settings of the office itself
 
 
 class FixtureError(ValueError):
-    """A fixture set, state import or keys file that does not validate."""
+    """A fixture set, state import or keys file that does not validate: its message has
+    every problem found (up to problems.MAX_REPORTED), one a line."""
+
+
+Step = Callable[[int], None]
+# progress(label, total): a context manager whose value is called with the size of each
+# step done. The default says nothing; the CLI passes one that draws click's bar.
+Progress = Callable[[str, int], ContextManager[Step]]
+PROGRESS_BYTES = 1 << 20  # a file of at least 1 MiB (some 4,000 tasks) reports its parsing
+PROGRESS_RECORDS = 3000  # and a file of at least 3,000 records its building and checking
+
+
+@contextmanager
+def quiet(label: str, total: int) -> Iterator[Step]:
+    """Progress that says nothing."""
+    yield lambda size: None
 
 
 # libyaml's parser where PyYAML has it (three times faster), else the pure-Python one
@@ -37,6 +54,8 @@ SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 class Loader(SafeLoader):
     """Safe YAML that keeps dates and true/false as strings, exactly as on the wire, and
     refuses a key given twice (PyYAML would silently keep the last)."""
+
+    built: Step | None = None  # told of each mapping built (a fixture file's records)
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         """A mapping; ConstructorError for a key given twice."""
@@ -49,6 +68,8 @@ class Loader(SafeLoader):
                 raise yaml.constructor.ConstructorError(
                     None, None, f"found duplicate key {key!r}", key_node.start_mark)
             seen.add(key)
+        if self.built is not None:
+            self.built(1)
         return super().construct_mapping(node, deep=deep)
 
 
@@ -58,12 +79,43 @@ Loader.yaml_implicit_resolvers = {
     for first, resolvers in SafeLoader.yaml_implicit_resolvers.items()}
 
 
-def read_yaml(text: str | bytes, origin: str) -> Any:
-    """Parse YAML safely (no object tags); FixtureError naming *origin* if it is not YAML."""
-    try:
-        return yaml.load(text, Loader=Loader)  # noqa: S506 - a safe loader
-    except yaml.YAMLError as exc:
-        raise FixtureError(f"{origin}: not valid YAML: {exc}") from None
+class _Counted:
+    """A file as the YAML parser reads it: each chunk's size is told to *step*."""
+
+    def __init__(self, file: BinaryIO):
+        self.file, self.name = file, file.name
+        self.step: Step = lambda size: None
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.file.read(size)
+        self.step(len(chunk))
+        return chunk
+
+
+def read_yaml(source: str | bytes | Path, origin: str, progress: Progress = quiet) -> Any:
+    """Parse YAML (text, or a file whose parsing and building *progress* is told of)
+    safely, without object tags; FixtureError naming *origin* if it is not YAML."""
+    name = source.name if isinstance(source, Path) else origin
+    size = source.stat().st_size if isinstance(source, Path) else 0
+    with open(source, "rb") if isinstance(source, Path) else nullcontext(source) as opened:
+        stream = _Counted(opened) if isinstance(source, Path) else None
+        loader = Loader(opened if stream is None else stream)
+        try:
+            with (progress if size >= PROGRESS_BYTES else quiet)(f"parsing {name}", size) as step:
+                if stream is not None:
+                    stream.step = step
+                root = loader.get_single_node()
+            if root is None:
+                return None
+            count = len(root.value) if isinstance(root, yaml.SequenceNode) else 0
+            building = progress if count >= PROGRESS_RECORDS else quiet
+            with building(f"building {name}", count) as step:
+                loader.built = step
+                return loader.construct_document(root)
+        except yaml.YAMLError as exc:
+            raise FixtureError(f"{origin}: not valid YAML: {exc}") from None
+        finally:
+            loader.dispose()
 
 
 def default_dir() -> Path:
@@ -71,23 +123,31 @@ def default_dir() -> Path:
     return Path(str(resources.files("mockserver.default_fixtures")))
 
 
-def load_dir(folder: str | Path | None = None) -> Dataset:
-    """Load and validate a fixtures folder (default: the shipped dataset)."""
+def load_dir(folder: str | Path | None = None, progress: Progress = quiet) -> Dataset:
+    """Load and validate a fixtures folder (default: the shipped dataset), telling
+    *progress* how the reading of a large file goes."""
     path = Path(folder) if folder is not None else default_dir()
     if not path.is_dir():
         raise FixtureError(f"{path}: not a folder of fixtures")
     _check_names(path)
-    documents, root = {}, path.resolve()
-    for name in (*RECORD_SCHEMAS, OFFICE):
-        file = path / f"{name}.yaml"
-        if file.is_file():
+    names = (*RECORD_SCHEMAS, OFFICE)
+    files = {name: path / f"{name}.yaml" for name in names if (path / f"{name}.yaml").is_file()}
+    if not files:
+        raise FixtureError(f"{path}: holds none of the fixture files "
+                           f"({', '.join(f'{name}.yaml' for name in names)})")
+    documents, unreadable, root = {}, [], path.resolve()
+    for name, file in files.items():
+        try:
             if not file.resolve().is_relative_to(root):  # a symlink must stay inside
                 raise FixtureError(f"{file}: resolves outside the fixtures folder {path}")
-            documents[name] = read_yaml(file.read_bytes(), str(file))
-    if not documents:
-        raise FixtureError(f"{path}: holds none of the fixture files "
-                           f"({', '.join(f'{name}.yaml' for name in (*RECORD_SCHEMAS, OFFICE))})")
-    return parse_documents(documents, origin=str(path))
+            documents[name] = read_yaml(file, str(file), progress)
+        except FixtureError as exc:
+            unreadable.append(str(exc))
+    if unreadable:
+        raise FixtureError("\n".join(unreadable))
+    return parse_documents(documents, origin=str(path), progress=progress,
+                           nodes=lambda kind: yaml.compose(files[kind].read_bytes(), Loader=Loader)
+                           if kind in files else None)
 
 
 def _check_names(path: Path) -> None:
@@ -102,90 +162,134 @@ def _check_names(path: Path) -> None:
             raise FixtureError(f"{file}: not a fixture file name; did you mean {close[0]}.yaml?")
 
 
-def _where(origin: str, kind: str, index: int | None = None, row: Any = None) -> str:
-    place = f"{origin}/{kind}.yaml" if origin else f"{kind}.yaml"
-    if index is None:
-        return place
-    key = primary_key(RECORD_TYPES[kind])
-    named = f" ({key} {row[key]})" if isinstance(row, dict) and key in row else ""
-    return f"{place}, record {index}{named}"
+@dataclasses.dataclass
+class _Loaded:
+    """The records of one kind that validate, and what the rest leave behind."""
+
+    records: list[Any]
+    skipped: list[int]  # the places (from 1) of the rows that are not records
+    keys: set[int]  # the primary keys those rows give: they count as present
 
 
-def parse_documents(documents: Mapping[str, Any], origin: str = "") -> Dataset:
-    """Validate fixture documents ({"tasks": [...], ..., "office": {...}}) into a Dataset."""
+def parse_documents(documents: Mapping[str, Any], origin: str = "", progress: Progress = quiet,
+                    nodes: Callable[[str], yaml.Node | None] | None = None) -> Dataset:
+    """Validate fixture documents ({"tasks": [...], ..., "office": {...}}) into a Dataset;
+    FixtureError with every problem found. *nodes* gives a kind's YAML node, for the line
+    numbers of the problems; *progress* is told of the checking of a large kind."""
     if not isinstance(documents, Mapping):
         raise FixtureError(f"{origin or 'state'}: must be a mapping of resource to records")
     extra = set(documents) - {*RECORD_SCHEMAS, OFFICE}
     if extra:
         raise FixtureError(f"{origin or 'state'}: unknown resource {sorted(extra)[0]!r}; "
                            f"expected {', '.join([*RECORD_SCHEMAS, OFFICE])}")
-    records: dict[str, list[Any]] = {}
+    problems = Problems()
+    loaded: dict[str, _Loaded] = {}
     for kind, schema in RECORD_SCHEMAS.items():
         rows = documents.get(kind) or []
         if not isinstance(rows, list):
-            raise FixtureError(f"{_where(origin, kind)}: must be a list of records")
-        records[kind] = _load_records(kind, schema, rows, origin)
-    _check_references(records, origin)
-    return Dataset(records, *_office_settings(documents.get(OFFICE), origin))
+            problems.add(Problem(kind, "must be a list of records"))
+            rows = []
+        loaded[kind] = _load_records(kind, schema, rows, problems, progress)
+    settings = _office_settings(documents.get(OFFICE), problems)
+    if all(isinstance(documents.get(kind) or [], list) for kind in RECORD_SCHEMAS):
+        _check_references(loaded, problems)  # (with a kind unread, all would fail)
+    if problems.count:
+        raise FixtureError(problems.report(origin, (*RECORD_SCHEMAS, OFFICE),
+                                           nodes or (lambda kind: None)))
+    return Dataset({kind: found.records for kind, found in loaded.items()}, *settings)
 
 
-def _load_records(kind: str, schema: type[Schema], rows: list[Any], origin: str) -> list[Any]:
-    """*rows* as records of *kind*: FixtureError naming the first record at fault."""
+def _load_records(kind: str, schema: type[Schema], rows: list[Any], problems: Problems,
+                  progress: Progress) -> _Loaded:
+    """*rows* as records of *kind*; the problems of the rows that are not are added to
+    *problems*."""
     loader = schema()
     loader.allow_relative = True  # fixtures may say now-3d
     cls, key = RECORD_TYPES[kind], primary_key(RECORD_TYPES[kind])
-    loaded, seen = [], set()
-    for index, row in enumerate(rows, 1):
-        problem = None  # the record's name is only worked out for an error
-        if not isinstance(row, dict):
-            problem = "must be a mapping of field to value"
-        else:
+    required = [f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING]
+    found, seen = _Loaded([], [], set()), set()
+    report = progress if len(rows) >= PROGRESS_RECORDS else quiet
+    with report(f"checking {kind}.yaml", len(rows)) as step:
+        for index, row in enumerate(rows, 1):
+            step(1)
+            values, refused = None, "must be a mapping of field to value"
+            if isinstance(row, dict):
+                try:
+                    values = loader.load(row, unknown=RAISE)
+                except ApiError as exc:
+                    refused = exc.message
+            if values is None or any(name not in values for name in required):
+                _refuse(kind, key, index, row, refused, loader, required, problems)
+                found.skipped.append(index)
+                if isinstance(row, dict) and isinstance(row.get(key), int):
+                    found.keys.add(row[key])
+                continue
+            if values[key] in seen:
+                first = next(i for i, r in enumerate(rows, 1) if isinstance(r, dict)
+                             and r.get(key) == values[key]) if problems.wanted else None
+                problems.add(Problem(kind, f"{values[key]} is used twice (first by record "
+                                           f"{first}); each record needs its own",
+                                     index, f"{key} {values[key]}", key))
+                found.skipped.append(index)
+                continue
+            seen.add(values[key])
+            if "userGroupNums" in values:
+                values["userGroupNums"] = tuple(values["userGroupNums"])
+            found.records.append(cls(**values))
+    return found
+
+
+def _refuse(kind: str, key: str, index: int, row: Any, refused: str, loader: Schema,
+            required: list[str], problems: Problems) -> None:
+    """Add the problems of a row that is not a record of *kind* (*refused*: the first
+    one, as the schema says it)."""
+    if not isinstance(row, dict):
+        problems.add(Problem(kind, refused, index))
+        return
+    name = f"{key} {shown(row[key])}" if key in row else ""
+    found = record_problems(loader, row, required, kind)
+    for field, text in found or [(None, refused)]:
+        problems.add(Problem(kind, text, index, name, field))
+
+
+# office.yaml's settings: name -> (default, parser, what it is, what is valid)
+OFFICE_SETTINGS = {
+    "version": (DEFAULT_VERSION, parse_version, "a version", 'a quoted version such as "24.4.13"'),
+    "utc_offset": (DEFAULT_UTC_OFFSET, parse_utc_offset, "a UTC offset",
+                   'a quoted offset such as "-07:00", from -14:00 to +14:00'),
+}
+
+
+def _office_settings(settings: Any, problems: Problems) -> tuple[str, str]:
+    """office.yaml's version and utc_offset (the defaults for those with a problem)."""
+    values = {name: default for name, (default, *_) in OFFICE_SETTINGS.items()}
+    if settings is not None and not isinstance(settings, dict):
+        problems.add(Problem(OFFICE, "must be a mapping that sets version and/or utc_offset"))
+    elif settings is not None:
+        for name in set(settings) - set(OFFICE_SETTINGS):
+            near = nearest(str(name), OFFICE_SETTINGS)
+            hint = f" (did you mean {near}?)" if near else ""
+            problems.add(Problem(OFFICE, "not an office setting; office.yaml may only set version "
+                                         f"and utc_offset{hint}", field=str(name)))
+        for name, (default, parse, noun, valid) in OFFICE_SETTINGS.items():
+            given = settings.get(name, default)
             try:
-                values = loader.load(row, unknown=RAISE)
-            except ApiError as exc:
-                problem = exc.message
-            else:
-                required = [f.name for f in dataclasses.fields(cls)
-                            if f.default is dataclasses.MISSING and f.name not in values]
-                if required:
-                    problem = f"{required[0]} is required."
-                elif values[key] in seen:
-                    problem = f"{key} {values[key]} is used twice."
-        if problem is not None:
-            raise FixtureError(f"{_where(origin, kind, index, row)}: {problem}")
-        seen.add(values[key])
-        if "userGroupNums" in values:
-            values["userGroupNums"] = tuple(values["userGroupNums"])
-        loaded.append(cls(**values))
-    return loaded
+                parse(given if isinstance(given, str) else "")
+                values[name] = given
+            except ValueError:
+                problems.add(Problem(OFFICE, f"{shown(given)} is not {noun}; valid: {valid}",
+                                     field=name))
+    return values["version"], values["utc_offset"]
 
 
-def _office_settings(settings: Any, origin: str) -> tuple[str, str]:
-    """office.yaml's version and utc_offset."""
-    where = _where(origin, OFFICE)
-    if settings is None:
-        return DEFAULT_VERSION, DEFAULT_UTC_OFFSET
-    if not isinstance(settings, dict) or set(settings) - {"version", "utc_offset"}:
-        raise FixtureError(f"{where}: may only set version and utc_offset")
-    version = settings.get("version", DEFAULT_VERSION)
-    offset = settings.get("utc_offset", DEFAULT_UTC_OFFSET)
-    try:
-        parse_version(version if isinstance(version, str) else "")
-    except ValueError:
-        raise FixtureError(f'{where}: version must be a quoted version such as "24.4.13"') from None
-    try:
-        parse_utc_offset(offset if isinstance(offset, str) else "")
-    except ValueError:
-        raise FixtureError(f'{where}: utc_offset must be a quoted offset such as "-07:00", '
-                           f"not {offset!r}") from None
-    return version, offset
-
-
-def _check_references(records: Mapping[str, list[Any]], origin: str) -> None:
-    """Every foreign key of the dataset must resolve, as in a real database."""
-    keys = {kind: {getattr(r, primary_key(RECORD_TYPES[kind])) for r in rows} | {0}
-            for kind, rows in records.items()}
-    priorities = {d.DefNum for d in records["definitions"] if d.Category == TASK_PRIORITIES} | {0}
+def _check_references(loaded: Mapping[str, _Loaded], problems: Problems) -> None:
+    """Every foreign key of the dataset must resolve, as in a real database (a row that
+    is not a record still counts by the primary key it gives: its own problem says what
+    is wrong with it)."""
+    keys = {kind: {getattr(r, primary_key(RECORD_TYPES[kind])) for r in found.records}
+            | found.keys | {0} for kind, found in loaded.items()}
+    priorities = {d.DefNum for d in loaded["definitions"].records
+                  if d.Category == TASK_PRIORITIES} | loaded["definitions"].keys | {0}
     objects = {"Patient": keys["patients"] - {0}, "Appointment": keys["appointments"] - {0}}
     rules = {  # kind -> (field, check)
         "tasks": [("TaskListNum", lambda r: r.TaskListNum in keys["tasklists"]),
@@ -199,12 +303,16 @@ def _check_references(records: Mapping[str, list[Any]], origin: str) -> None:
                       ("UserNum", lambda r: r.UserNum in keys["userods"] - {0})],
     }
     for kind, checks in rules.items():
-        for index, row in enumerate(records[kind], 1):
+        key = primary_key(RECORD_TYPES[kind])
+        for position, row in enumerate(loaded[kind].records, 1):
             for name, ok in checks:
                 if not ok(row):
-                    key = primary_key(RECORD_TYPES[kind])
-                    raise FixtureError(f"{_where(origin, kind, index, {key: getattr(row, key)})}: "
-                                       f"{name} {getattr(row, name)} does not resolve.")
+                    index = position  # its place in the file: past the rows skipped before it
+                    for skipped in loaded[kind].skipped:
+                        if skipped <= index:
+                            index += 1
+                    problems.add(Problem(kind, unresolved(kind, name, row), index,
+                                         f"{key} {getattr(row, key)}", name))
 
 
 def export_office(office: Office) -> dict[str, Any]:

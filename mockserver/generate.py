@@ -16,7 +16,13 @@ from typing import Any
 
 import yaml
 
+from .fixtures import Progress, quiet
 from .store import DEFAULT_VERSION, TASK_PRIORITIES, TASK_STATUSES, RelativeTime
+
+# The largest dataset generated: `serve` holds about 1 GB per 100,000 tasks (their notes
+# and references included; docs/performance.md), so this one needs some 10 GB, more
+# than most machines that run tests have to spare.
+MAX_TASKS = 1_000_000
 
 SPREAD_DAYS = 60  # DateTimeOriginal is spread evenly over the last SPREAD_DAYS days
 TASKS_PER_LIST = 125  # one list and one status inside the 14-day window: 125 x 14/60 x 1/3 ≈ 10 tasks
@@ -40,8 +46,9 @@ def _ago(minutes: int) -> str:
     return RelativeTime(-timedelta(minutes=minutes)).text()
 
 
-def generate(tasks: int, seed: int = 0) -> dict[str, Any]:
-    """Fixture documents with *tasks* tasks and proportionate reference data.
+def generate(tasks: int, seed: int = 0, progress: Progress = quiet) -> dict[str, Any]:
+    """Fixture documents with *tasks* tasks and proportionate reference data; *progress*
+    is told of each task made.
 
     One task list per TASKS_PER_LIST tasks, one user per 500, one patient per 10 and one
     appointment per 20; a third of the tasks point to a patient, a sixth to an appointment;
@@ -66,43 +73,51 @@ def generate(tasks: int, seed: int = 0) -> dict[str, Any]:
                    for num, name, value, order in PRIORITIES]
     rows: list[dict[str, Any]] = []
     notes: list[dict[str, Any]] = []
-    for i in range(tasks):
-        original = rng.randint(0, SPREAD_DAYS * 24 * 60)
-        row: dict[str, Any] = {
-            "TaskNum": FIRST_TASKNUM + i,
-            "TaskListNum": rng.randint(1, n_lists),
-            "Descript": rng.choice(DESCRIPTIONS),
-            "TaskStatus": rng.choice(TASK_STATUSES),
-            "DateTimeEntry": _ago(original),
-            "UserNum": rng.randint(1, n_users),
-            "PriorityDefNum": rng.choice(PRIORITIES)[0],
-            "DateTimeOriginal": _ago(original),
-            "SecDateTEdit": _ago(rng.randint(0, original)),
-        }
-        kind = rng.random()
-        if kind < 1 / 3:
-            row.update(ObjectType="Patient", KeyNum=rng.randint(1, n_patients))
-        elif kind < 1 / 2:
-            row.update(ObjectType="Appointment", KeyNum=rng.randint(1, n_appointments))
-        rows.append(row)
-        for _ in range(rng.choice(NOTES_PER_TASK)):
-            notes.append({"TaskNoteNum": len(notes) + 1, "TaskNum": row["TaskNum"],
-                          "UserNum": rng.randint(1, n_users), "Note": rng.choice(NOTES),
-                          "DateTimeNote": _ago(rng.randint(0, original))})
+    with progress("generating tasks", tasks) as step:
+        for i in range(tasks):
+            original = rng.randint(0, SPREAD_DAYS * 24 * 60)
+            row: dict[str, Any] = {
+                "TaskNum": FIRST_TASKNUM + i,
+                "TaskListNum": rng.randint(1, n_lists),
+                "Descript": rng.choice(DESCRIPTIONS),
+                "TaskStatus": rng.choice(TASK_STATUSES),
+                "DateTimeEntry": _ago(original),
+                "UserNum": rng.randint(1, n_users),
+                "PriorityDefNum": rng.choice(PRIORITIES)[0],
+                "DateTimeOriginal": _ago(original),
+                "SecDateTEdit": _ago(rng.randint(0, original)),
+            }
+            kind = rng.random()
+            if kind < 1 / 3:
+                row.update(ObjectType="Patient", KeyNum=rng.randint(1, n_patients))
+            elif kind < 1 / 2:
+                row.update(ObjectType="Appointment", KeyNum=rng.randint(1, n_appointments))
+            rows.append(row)
+            for _ in range(rng.choice(NOTES_PER_TASK)):
+                notes.append({"TaskNoteNum": len(notes) + 1, "TaskNum": row["TaskNum"],
+                              "UserNum": rng.randint(1, n_users), "Note": rng.choice(NOTES),
+                              "DateTimeNote": _ago(rng.randint(0, original))})
+            step(1)
     return {"tasks": rows, "tasknotes": notes, "tasklists": tasklists, "definitions": definitions,
             "userods": userods, "patients": patients, "appointments": appointments,
             "office": {"version": DEFAULT_VERSION}}
 
 
-def write_dir(documents: dict[str, Any], folder: str | Path) -> Path:
-    """Write fixture documents as ``<kind>.yaml`` files into *folder* (created if needed)."""
+def write_dir(documents: dict[str, Any], folder: str | Path, progress: Progress = quiet) -> Path:
+    """Write fixture documents as ``<kind>.yaml`` files into *folder* (created if needed);
+    *progress* is told of each record written."""
     path = Path(folder)
     path.mkdir(parents=True, exist_ok=True)
-    for kind, content in documents.items():
-        with open(path / f"{kind}.yaml", "w", encoding="utf-8") as out:
-            if isinstance(content, list):  # records: a JSON array, one record per line
-                out.write("[\n" + ",\n".join(json.dumps(row, ensure_ascii=False)
-                                              for row in content) + "\n]\n")
-            else:
-                yaml.safe_dump(content, out, sort_keys=False, default_flow_style=False)
+    total = sum(len(content) for content in documents.values() if isinstance(content, list))
+    with progress("writing records", total) as step:
+        for kind, content in documents.items():
+            with open(path / f"{kind}.yaml", "w", encoding="utf-8") as out:
+                if isinstance(content, list):  # records: a JSON array, one record per line
+                    out.write("[\n")
+                    for n, row in enumerate(content):
+                        out.write((",\n" if n else "") + json.dumps(row, ensure_ascii=False))
+                        step(1)
+                    out.write("\n]\n")
+                else:
+                    yaml.safe_dump(content, out, sort_keys=False, default_flow_style=False)
     return path

@@ -41,3 +41,22 @@ def test_listTasks_on_generated_data_sees_the_recent_quarter(tmp_path):
     one_list = api.get("/tasks", query={"TaskListNum": 1, "TaskStatus": "New"}).get_json()
     assert 1 <= len(one_list) <= 25  # "about 10", the benchmark's filtered list
     assert {t["TaskListNum"] for t in one_list} == {1}
+
+
+def test_generate_fixtures_shows_progress_on_stderr(tmp_path):
+    result = CliRunner().invoke(main, ["generate-fixtures", "--tasks", "300", "--output", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    # off a terminal: click's label when a step starts, a count when it is done
+    assert result.stderr.splitlines() == ["generating tasks", "generating tasks: done (300)",
+                                          "writing records", "writing records: done (701)"]
+    assert result.stdout == f"{tmp_path}: 300 tasks (seed 0)\n"
+
+
+def test_generate_fixtures_refuses_more_than_the_bound(tmp_path):
+    result = CliRunner().invoke(main, ["generate-fixtures", "--tasks", "1000001", "--output", str(tmp_path)])
+    assert result.exit_code == 2
+    assert ("Invalid value for --tasks: 1,000,001 tasks is more than 1,000,000, the most generated: "
+            "`serve` holds about 1 GB per 100,000 tasks, so 1,000,001 would need about 10 GB.") \
+        in result.stderr
+    assert not any(tmp_path.iterdir())
+    assert "at most 1,000,000" in CliRunner().invoke(main, ["generate-fixtures", "--help"]).output
