@@ -22,7 +22,7 @@ from .app import create_app
 from .cluster import Cluster, ClusterError
 from .fixtures import FixtureError, load_dir, load_keys
 from .persist import PersistError, check_available
-from .wsgi import WaitressServer, listen
+from .wsgi import REQUEST_TIMEOUT, WaitressServer, listen
 
 DEFAULT_PORT = 30222  # the Local API's port (apilocal.md)
 DEFAULT_THREADS = 1
@@ -135,13 +135,17 @@ def configure_logging(quiet: bool, log_format: str = "text") -> None:
 @option("--server", "server_name", type=click.Choice(list(SERVERS)), default=SERVERS[0],
               show_default=True, help="HTTP server: granian (Rust) is the faster; waitress is "
               "pure Python (its own answers to malformed HTTP are text/plain).")
+@option("--request-timeout", default=REQUEST_TIMEOUT, show_default=True,
+        type=click.IntRange(1, 3600), help="Seconds a client has to send a request (under "
+        "granian: its headers) before its connection is closed; a connection silent that long "
+        "is closed too.")
 @option("--quiet", is_flag=True, help="No access log.")
 @option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
         help="Log lines as text, or one JSON object per line (for log collectors).")
 def serve(host: str, port: int, fixtures: str | None, keys: str | None, strict_keys: bool,
           lenient_content_type: bool, local_api: bool, threads: int | None,
-          data_dir: str | None, no_admin: bool, server_name: str, quiet: bool,
-          log_format: str) -> None:
+          data_dir: str | None, no_admin: bool, server_name: str, request_timeout: int,
+          quiet: bool, log_format: str) -> None:
     """Serve the API with granian (or waitress) until interrupted."""
     config: dict[str, Any] = {"FIXTURES": fixtures, "KEYS": keys, "STRICT_KEYS": strict_keys,
                               "LENIENT_CONTENT_TYPE": lenient_content_type, "LOCAL_API": local_api,
@@ -152,9 +156,10 @@ def serve(host: str, port: int, fixtures: str | None, keys: str | None, strict_k
         "" if server_name == SERVERS[0] else f" ({server_name})")
     try:
         if server_name == "granian":
-            server = _granian(config, (quiet, log_format), host, port, threads, what)
+            server = _granian(config, (quiet, log_format), host, port, threads, what,
+                              request_timeout)
         else:
-            server = _waitress(config, host, port, threads)
+            server = _waitress(config, host, port, threads, request_timeout)
             _announce(host, server.effective_port, what)
     except (FixtureError, PersistError) as exc:
         raise click.ClickException(str(exc)) from None
@@ -195,7 +200,7 @@ def announce_when_ready(host: str, port: int, what: str) -> None:
 
 
 def _granian(config: dict[str, Any], logs: tuple[bool, str], host: str, port: int, threads: int,
-             what: str) -> Any:
+             what: str, request_timeout: int) -> Any:
     """The granian server. The keys file, the data folder and the port are checked here,
     so that their errors come before anything starts; the worker loads the fixtures as it
     builds the app (loading them here too would double the start and the memory), and
@@ -209,7 +214,7 @@ def _granian(config: dict[str, Any], logs: tuple[bool, str], host: str, port: in
         check_available(config["DATA_DIR"])
     if port:  # in use: the same clear error as waitress's, not granian's traceback
         listen(host, port).close()
-    return GranianServer(config, logs, host, port, threads, what)
+    return GranianServer(config, logs, host, port, threads, what, request_timeout)
 
 
 def serving_app(config: dict[str, Any]) -> Any:
@@ -220,12 +225,13 @@ def serving_app(config: dict[str, Any]) -> Any:
     return app
 
 
-def _waitress(config: dict[str, Any], host: str, port: int, threads: int) -> Any:
+def _waitress(config: dict[str, Any], host: str, port: int, threads: int,
+              request_timeout: int) -> Any:
     """The waitress server, with the app built in this process."""
     app = serving_app(config)
     # "Task queue depth is N" on every request that waits: normal with few threads
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-    return WaitressServer(app, host, port, threads)
+    return WaitressServer(app, host, port, threads, request_timeout)
 
 
 @main.command()
