@@ -30,7 +30,7 @@ from granian.constants import Interfaces
 from granian.http import HTTP1Settings
 from granian.log import LogLevels
 
-from .wsgi import BACKLOG, body_bound
+from .wsgi import BACKLOG, CONNECTION_LIMIT, body_bound
 
 # what the worker needs of `serve`, as JSON: create_app's config, --quiet and
 # --log-format, and the banner's host, port and title
@@ -63,6 +63,8 @@ class GranianServer:
             f"{__name__}:worker_app", factory=True, interface=Interfaces.WSGI,
             address=host, port=self.effective_port, workers=1, blocking_threads=threads,
             backlog=BACKLOG, log_level=LogLevels.error, log_dictconfig=LOGGING,
+            # connections served at once (an open connection counts, idle or not), as on waitress
+            backpressure=CONNECTION_LIMIT,
             http1_settings=HTTP1Settings(header_read_timeout=request_timeout * 1000))
 
     def run(self) -> None:
