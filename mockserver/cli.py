@@ -24,7 +24,7 @@ from .generate import MAX_TASKS, generate, write_dir
 from .persist import PersistError, check_available
 from .progress import report
 from .store import MAX_OFFICES
-from .wsgi import WaitressServer, listen
+from .wsgi import REQUEST_TIMEOUT, WaitressServer, listen
 
 DEFAULT_PORT = 30222  # the Local API's port (apilocal.md)
 DEFAULT_THREADS = 1
@@ -124,6 +124,10 @@ def configure_logging(quiet: bool, log_format: str = "text") -> None:
 @option("--server", "server_name", type=click.Choice(list(SERVERS)), default=SERVERS[0],
               show_default=True, help="HTTP server: granian (Rust) is the faster; waitress is "
               "pure Python (its own answers to malformed HTTP are text/plain).")
+@option("--request-timeout", default=REQUEST_TIMEOUT, show_default=True,
+        type=click.IntRange(1, 3600), help="Seconds a client has to send a request (under "
+        "granian: its headers) before its connection is closed; a connection silent that long "
+        "is closed too.")
 @option("--quiet", is_flag=True, help="No access log.")
 @option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
         help="Log lines as text, or one JSON object per line (for log collectors).")
@@ -132,7 +136,8 @@ def configure_logging(quiet: bool, log_format: str = "text") -> None:
 def serve(host: str, port: int, fixtures: str | None, keys: str | None, strict_keys: bool,
           lenient_content_type: bool, local_api: bool, threads: int | None,
           data_dir: str | None, no_admin: bool, admin_token: str | None, max_offices: int,
-          server_name: str, quiet: bool, log_format: str, proxy: str | None) -> None:
+          server_name: str, request_timeout: int, quiet: bool, log_format: str,
+          proxy: str | None) -> None:
     """Serve the API with granian (or waitress) until interrupted."""
     config: dict[str, Any] = {"FIXTURES": fixtures, "KEYS": keys, "STRICT_KEYS": strict_keys,
                               "LENIENT_CONTENT_TYPE": lenient_content_type, "LOCAL_API": local_api,
@@ -145,10 +150,11 @@ def serve(host: str, port: int, fixtures: str | None, keys: str | None, strict_k
         "" if server_name == SERVERS[0] else f" ({server_name})")
     try:
         if server_name == "granian":
-            server = _granian(config, (quiet, log_format), host, port, threads, what)
+            server = _granian(config, (quiet, log_format), host, port, threads, what,
+                              request_timeout)
         else:
             app = serving_app(config)
-            server = _waitress(app, host, port, threads)
+            server = _waitress(app, host, port, threads, request_timeout)
             announce(host, server.effective_port, what, app)
     except (FixtureError, PersistError) as exc:
         raise click.ClickException(str(exc)) from None
@@ -170,7 +176,7 @@ def serve(host: str, port: int, fixtures: str | None, keys: str | None, strict_k
 
 
 def _granian(config: dict[str, Any], logs: tuple[bool, str], host: str, port: int, threads: int,
-             what: str) -> Any:
+             what: str, request_timeout: int) -> Any:
     """The granian server. The keys file, the data folder and the port are checked here,
     so that their errors come before anything starts; the worker loads the fixtures as it
     builds the app (loading them here too would double the start and the memory), and
@@ -184,7 +190,7 @@ def _granian(config: dict[str, Any], logs: tuple[bool, str], host: str, port: in
         check_available(config["DATA_DIR"])
     if port:  # in use: the same clear error as waitress's, not granian's traceback
         listen(host, port).close()
-    return GranianServer(config, logs, host, port, threads, what)
+    return GranianServer(config, logs, host, port, threads, what, request_timeout)
 
 
 def serving_app(config: dict[str, Any]) -> Any:
@@ -196,11 +202,11 @@ def serving_app(config: dict[str, Any]) -> Any:
     return app
 
 
-def _waitress(app: Any, host: str, port: int, threads: int) -> Any:
+def _waitress(app: Any, host: str, port: int, threads: int, request_timeout: int) -> Any:
     """The waitress server, serving *app* in this process."""
     # "Task queue depth is N" on every request that waits: normal with few threads
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-    return WaitressServer(app, host, port, threads)
+    return WaitressServer(app, host, port, threads, request_timeout)
 
 
 @main.command()

@@ -99,10 +99,11 @@ def test_serve_options_from_environment_variables(monkeypatch):
     monkeypatch.setenv("MOCKSERVER_PORT", "30555")
     monkeypatch.setenv("MOCKSERVER_SERVER", "waitress")  # the default is granian
     monkeypatch.setenv("MOCKSERVER_NO_ADMIN", "true")
+    monkeypatch.setenv("MOCKSERVER_REQUEST_TIMEOUT", "7")
     result = CliRunner().invoke(cli.main, ["serve", "--quiet"])
     assert result.exit_code == 0, result.output
-    [(app, host, port, threads)] = made
-    assert (host, port, app.config["ADMIN_API"]) == ("127.0.0.1", 30555, False)
+    [(app, host, port, threads, request_timeout)] = made
+    assert (host, port, app.config["ADMIN_API"], request_timeout) == ("127.0.0.1", 30555, False, 7)
     assert "MOCKSERVER_DATA_DIR" in CliRunner().invoke(cli.main, ["serve", "--help"]).output
 
 
