@@ -8,7 +8,7 @@ from typing import Any, Callable, Mapping
 
 from flask import Flask, Response, current_app, g, request
 
-from . import __version__, admin, blueprints, errors, fixtures, openapi, page, persist, routes
+from . import __version__, admin, blueprints, errors, fixtures, keysfile, openapi, page, persist, routes
 from .store import LOCAL_PAGE_CAP, MAX_OFFICES, PAGE_CAP, RECORD_TYPES, Registry
 
 access_log = logging.getLogger("mockserver.access")
@@ -81,7 +81,7 @@ def _server_header(response: Response) -> Response:
 def offices(config: Mapping[str, Any]) -> Registry:
     """Every office of the server: the fixtures they start from, the keys file's policy,
     and with DATA_DIR the offices of the last run, replayed."""
-    keys = fixtures.load_keys(config["KEYS"], strict=config["STRICT_KEYS"])
+    keys = keysfile.load_keys(config["KEYS"], strict=config["STRICT_KEYS"])
     journal = persist.FileJournal(config["DATA_DIR"]) if config["DATA_DIR"] else None
     dataset = fixtures.load_dir(config["FIXTURES"], progress=config["FIXTURES_PROGRESS"])
     registry = Registry(dataset, keys, journal=journal,

@@ -19,7 +19,8 @@ from . import __version__
 from .app import create_app
 from .banner import announce
 from .cluster import Cluster, ClusterError
-from .fixtures import FixtureError, load_dir, load_keys
+from .fixtures import FixtureError, load_dir
+from .keysfile import load_keys
 from .generate import MAX_TASKS, generate, write_dir
 from .persist import PersistError, check_available
 from .progress import report

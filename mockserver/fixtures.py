@@ -1,4 +1,4 @@
-"""Fixtures: the YAML dataset every office starts from, the keys file, state export.
+"""Fixtures: the YAML dataset every office starts from, and the state export.
 
 A fixture folder has one file per resource (tasks.yaml, tasklists.yaml,
 definitions.yaml, userods.yaml, patients.yaml, appointments.yaml) plus office.yaml.
@@ -17,13 +17,12 @@ from pathlib import Path
 from typing import Any, BinaryIO, Callable, ContextManager, Iterator, Mapping
 
 import yaml
-from marshmallow import RAISE, Schema, fields
+from marshmallow import RAISE, Schema
 
 from .problems import Problem, Problems, nearest, record_problems, shown, unresolved
-from .schemas import RECORD_FORMATS, RECORD_SCHEMAS, OdBool, OdEnum, OdSchema, OdString, dump
-from .store import (DEFAULT_UTC_OFFSET, DEFAULT_VERSION, PERMISSIONS, RECORD_TYPES,
-                    TASK_PRIORITIES, ApiError, Dataset, KeyPolicy, Office, parse_utc_offset,
-                    parse_version, primary_key)
+from .schemas import RECORD_FORMATS, RECORD_SCHEMAS, dump
+from .store import (DEFAULT_UTC_OFFSET, DEFAULT_VERSION, RECORD_TYPES, TASK_PRIORITIES, ApiError,
+                    Dataset, Office, parse_utc_offset, parse_version, primary_key)
 
 OFFICE = "office"  # office.yaml: settings of the office itself
 
@@ -324,58 +323,3 @@ def export_office(office: Office) -> dict[str, Any]:
         for kind, schema in RECORD_FORMATS.items():
             documents[kind] = dump(schema, office.records(kind), many=True)
     return documents
-
-
-# --- the keys file ---------------------------------------------------------------------
-
-class _DeveloperKey(OdSchema):
-    permissions = fields.List(OdEnum(PERMISSIONS), load_default=list(PERMISSIONS))
-    disabled = OdBool(load_default=False)
-
-
-class _CustomerKey(OdSchema):
-    version = OdString()
-    disabled = OdBool(load_default=False)
-
-
-def load_keys(source: str | Path | Mapping[str, Any] | None, strict: bool = False) -> KeyPolicy:
-    """The key policy from a keys file (or its parsed content); None accepts any key pair.
-
-    ``developers: {KEY: {permissions: [ReadAll], disabled: "true"}}``,
-    ``customers: {KEY: {version: "23.1.5", disabled: "false"}}``, ``strict: "true"``.
-    """
-    if source is None:
-        return KeyPolicy(strict=strict)
-    origin = "keys"
-    if not isinstance(source, Mapping):
-        origin = str(source)
-        try:
-            source = read_yaml(Path(source).read_text(encoding="utf-8"), origin)
-        except OSError as exc:
-            raise FixtureError(f"{origin}: cannot read: {exc.strerror}") from None
-    if not isinstance(source, Mapping) or set(source) - {"developers", "customers", "strict"}:
-        raise FixtureError(f"{origin}: must be a mapping with developers, customers and strict")
-    sections: dict[str, dict[str, dict[str, Any]]] = {}
-    for section, schema in (("developers", _DeveloperKey), ("customers", _CustomerKey)):
-        entries = source.get(section) or {}
-        if not isinstance(entries, Mapping):
-            raise FixtureError(f"{origin}: {section} must be a mapping of key to settings")
-        sections[section] = {}
-        for key, settings in entries.items():
-            try:
-                sections[section][str(key)] = schema().load(settings or {}, unknown=RAISE)
-                if section == "customers" and "version" in sections[section][str(key)]:
-                    parse_version(sections[section][str(key)]["version"])
-            except (ApiError, ValueError) as exc:
-                raise FixtureError(f"{origin}: {section}.{key}: "
-                                   f"{getattr(exc, 'message', 'version is invalid.')}") from None
-    strict_value = source.get("strict", "false")
-    if strict_value not in ("true", "false"):
-        raise FixtureError(f'{origin}: strict must be "true" or "false"')
-    disabled = frozenset((kind, k) for kind, section in (("Developer", "developers"),
-                                                         ("Customer", "customers"))
-                         for k, s in sections[section].items() if s["disabled"])
-    return KeyPolicy(
-        developers={k: frozenset(s["permissions"]) for k, s in sections["developers"].items()},
-        customers={k: s.get("version") for k, s in sections["customers"].items()},
-        disabled=disabled, strict=strict or strict_value == "true")
