@@ -18,10 +18,13 @@ SECTIONS = {"developers": ("permissions", "disabled"), "customers": ("version", 
 TOP_LEVEL = (*SECTIONS, "strict")
 
 
-def _unknown(name: Any, what: str, known: tuple[str, ...]) -> str:
-    near = nearest(str(name), known)
-    hint = f"did you mean {near}? " if near else ""
-    return f"{shown(name)} is not {what}; {hint}valid: {', '.join(known)}"
+def _all_known(names: Any, known: tuple[str, ...], what: str, where: str) -> None:
+    """FixtureError at the first of *names* that is not *known*, with a did-you-mean."""
+    for name in names:
+        if name not in known:
+            near = nearest(str(name), known)
+            hint = f"did you mean {near}? " if near else ""
+            raise FixtureError(f"{where}: {shown(name)} is not {what}; {hint}valid: {', '.join(known)}")
 
 
 def _flag(value: Any, where: str) -> bool:
@@ -34,9 +37,7 @@ def _permissions(value: Any, where: str) -> frozenset[str]:
     if not isinstance(value, list):
         raise FixtureError(f"{where}: permissions must be a list such as [ReadAll] or "
                            f"[ReadAll, AllOthers], not {shown(value)}")
-    for permission in value:
-        if permission not in PERMISSIONS:
-            raise FixtureError(f"{where}: permissions: {_unknown(permission, 'a permission', PERMISSIONS)}")
+    _all_known(value, PERMISSIONS, "a permission", f"{where}: permissions")
     return frozenset(value)
 
 
@@ -65,9 +66,7 @@ def load_keys(source: str | Path | Mapping[str, Any] | None, strict: bool = Fals
             raise FixtureError(f"{origin}: cannot read: {exc.strerror}") from None
     if not isinstance(source, Mapping):
         raise FixtureError(f"{origin}: must be a mapping with {', '.join(TOP_LEVEL)}, not {shown(source)}")
-    for name in source:
-        if name not in TOP_LEVEL:
-            raise FixtureError(f"{origin}: {_unknown(name, 'a section of a keys file', TOP_LEVEL)}")
+    _all_known(source, TOP_LEVEL, "a section of a keys file", origin)
     read: dict[str, dict[str, dict[str, Any]]] = {}
     for section, settings_known in SECTIONS.items():
         entries = source.get(section) or {}
@@ -82,9 +81,7 @@ def load_keys(source: str | Path | Mapping[str, Any] | None, strict: bool = Fals
             if not isinstance(settings, Mapping):
                 raise FixtureError(f"{where}: its settings must be a mapping such as "
                                    f"{{{settings_known[0]}: ..., disabled: \"false\"}}, not {shown(settings)}")
-            for name in settings:
-                if name not in settings_known:
-                    raise FixtureError(f"{where}: {_unknown(name, f'a setting of a {kind} key', settings_known)}")
+            _all_known(settings, settings_known, f"a setting of a {kind} key", where)
             read[section][str(key)] = {
                 "disabled": _flag(settings.get("disabled", "false"), f"{where}: disabled"),
                 **({"permissions": _permissions(settings.get("permissions", list(PERMISSIONS)), where)}
