@@ -14,7 +14,6 @@ import requests
 from click.testing import CliRunner
 
 from liveserver import LiveServer
-from mockserver.app import create_app
 from mockserver.cli import main
 from mockserver.upstream import Upstream
 
@@ -64,7 +63,6 @@ def test_record_writes_fixtures_that_serve_every_recorded_get_byte_for_byte(with
     assert 33 in [patient["PatNum"] for patient in records(out, "patients")]  # ids only
     assert {"AptNum": 755, "PatNum": 0, "AptDateTime": "0001-01-01 00:00:00"} in records(out, "appointments")
 
-    served = create_app({"TESTING": True, "FIXTURES": str(out)}).test_client()
     session = upstream_session(office)
     gets = [("/tasks", {"DateTimeOriginal": SINCE}), ("/tasks", {}),
             ("/tasklists", {}), ("/tasklists", {"TaskListStatus": "Archived"}),
@@ -72,10 +70,12 @@ def test_record_writes_fixtures_that_serve_every_recorded_get_byte_for_byte(with
             ("/userods", {"includeHidden": "true", "includeCEMT": "true"}),
             *(("/tasknotes", {"TaskNum": str(note["TaskNum"])}) for note in notes),
             *((f"/tasks/{task['TaskNum']}", {}) for task in tasks)]
-    for path, params in gets:
-        upstream = session.get(office.base_url + path, params=params)
-        mock = served.get("/api/v1" + path, query_string=params, headers=office.headers)
-        assert (mock.status_code, mock.get_data()) == (upstream.status_code, upstream.content), path
+    with LiveServer("--fixtures", str(out)) as served, served.session(office.customer_key) as mock:
+        mock.headers["Authorization"] = office.headers["Authorization"]
+        for path, params in gets:
+            upstream = session.get(office.base_url + path, params=params)
+            answer = mock.get(served.api + path, params=params)
+            assert (answer.status_code, answer.content) == (upstream.status_code, upstream.content), path
 
 
 def test_record_sends_only_get(opendental, tmp_path):
