@@ -211,3 +211,22 @@ def test_page_is_accessible_at_1280_and_800_and_asks_only_the_mock(page, server)
         page.set_viewport_size({"width": 1280, "height": 900})
         page.screenshot(path=str(SCREENSHOT))
     assert page.sent and all(url.startswith(server.url + "/") for url in page.sent), page.sent
+
+
+@pytest.mark.slow
+def test_page_pages_through_tasks_as_the_api_does(page, server):
+    with client_of(server, page) as session:
+        for n in range(101):
+            assert session.post(f"{server.api}/tasks", json={"TaskListNum": 74, "UserNum": 1,
+                                                             "Descript": f"paged {n}"}).status_code == 201
+    page.get_by_role("button", name="Filter", exact=True).click()
+    page.wait_for_function("document.querySelectorAll('#tasks-table tbody tr').length === 100")
+    first = [row[0] for row in rows(page, "#tasks-table")]
+    assert page.is_disabled("#tasks-previous")
+    page.get_by_role("button", name="Next page", exact=True).click()
+    page.wait_for_function("document.querySelectorAll('#tasks-table tbody tr').length === 20")
+    assert not set(first) & {row[0] for row in rows(page, "#tasks-table")}
+    assert page.is_disabled("#tasks-next") and "(101 to 120)" in page.text_content("#tasks-page")
+    page.get_by_role("button", name="Previous page", exact=True).click()
+    page.wait_for_function("document.querySelectorAll('#tasks-table tbody tr').length === 100")
+    assert [row[0] for row in rows(page, "#tasks-table")] == first
