@@ -2,7 +2,8 @@
 with the team's targets beside the figures.
 
     .venv/bin/python bench/run.py [--duration 3] [--repeat 3] [--starts 3] [--sizes 1000,100000]
-                                  [--mock-default KIND] [--skip-setup] [--no-peers]
+                                  [--mock-default KIND] [--mock-servers KINDS] [--skip-setup]
+                                  [--no-peers]
 
 Setup installs wrk (apt-get), gunicorn and granian (pip, into this interpreter's
 environment) and, when node is present, Prism and json-server (npm, into bench/.node/,
@@ -25,10 +26,12 @@ one at a time, each on 127.0.0.1:
 Each server is started once untimed (it compiles its modules, and fills the dataset cache
 of a mock that has one), then --starts times timed, from process start to its first 200;
 the last one stays up. With every server up, wrk (CONNECTIONS connections, bench/wrk.lua)
-drives each for GET one, GET a filtered list, PUT and POST: a 1 s warm-up run that counts
-every answer's status, then --repeat measured runs, interleaved (each repeat goes round all
-servers at all sizes), so a noisy moment hits all of them and a size is compared with
-another run by run. GET one and PUT pick among the same SPREAD tasks at every size, and
+drives each for GET one, GET a filtered list, PUT and POST, and the mocks also for a task's
+notes (GET /tasknotes?TaskNum=, judged against the filtered list on the same mock): a 1 s
+warm-up run that counts every answer's status, then --repeat measured runs, interleaved
+(each repeat goes round all servers at all sizes), so a noisy moment hits all of them and a
+size is compared with another run by run. GET one, the notes and PUT pick among the same
+SPREAD tasks at every size, and
 POST among their task lists, so a larger dataset is judged on the same number of distinct
 tasks. Then bench/abuse.py runs against each mock at the smallest size, and 1,000 offices
 are created in-process. Server CPU time and memory come from /proc. Results: a markdown
@@ -81,8 +84,11 @@ sys.path.insert(0, str(ROOT))
 import abuse  # noqa: E402  (bench/abuse.py, next to this file)
 
 HEADERS = {"Authorization": "ODFHIR bench/bench", "Content-Type": "application/json"}
-CALLS = ("get", "list", "put", "post")  # POST last: it grows the table
-CALL_NAMES = {"get": "GET one task", "list": "GET filtered list", "put": "PUT", "post": "POST"}
+CALLS = ("get", "list", "notes", "put", "post")  # POST last: it grows the table
+CALL_NAMES = {"get": "GET one task", "list": "GET filtered list", "notes": "GET /tasknotes?TaskNum=",
+              "put": "PUT", "post": "POST"}
+MOCK_CALLS = ("notes",)  # calls only the mocks serve: the baseline app and the peers keep no notes
+SHARED_CALLS = tuple(call for call in CALLS if call not in MOCK_CALLS)  # every server serves them
 CONNECTIONS = 32
 MOCK_SERVERS = ("granian", "waitress")  # the `mockserver serve --server` kinds benchmarked
 DEFAULT_SERVER = "granian"  # serve's default when its --help does not name one
@@ -116,12 +122,18 @@ TARGET_SIZE = 1000  # the size goals 1 and 2 are judged at
 LARGE_SIZE = 100_000
 LARGE_CHANGE_MIN = -15.0  # GET one, PUT, POST at LARGE_SIZE against TARGET_SIZE, % (run by run)
 LARGE_LIST_MIN = 40.0  # the list at LARGE_SIZE against the baseline app on the same server
+LARGE_NOTES_MIN = 0.85  # a task's notes at LARGE_SIZE against the filtered list on the same mock
 START_MAX = {TARGET_SIZE: 1.25, LARGE_SIZE: 1.0}  # start against the baseline app on the same server
 RSS_MAX_MIB = {TARGET_SIZE: 50, LARGE_SIZE: 150}
 
 
 def mock_name(kind: str) -> str:
     return f"mock-{kind}"
+
+
+def serves(name: str, call: str) -> bool:
+    """Whether the server *name* is driven for *call* (MOCK_CALLS: the mocks only)."""
+    return call not in MOCK_CALLS or name.startswith("mock-")
 
 
 def baseline_name(kind: str) -> str:
@@ -437,7 +449,8 @@ def drive(servers: dict[int, list[Server]], lists: dict[int, int], call: str, du
     tasks against itself at 1,000, are runs seconds apart (see ``scale``). Every run's
     req/s is kept (``rps_runs``, in the order run).
     """
-    commands = {(size, server.name): server for size, started in servers.items() for server in started}
+    commands = {(size, server.name): server for size, started in servers.items() for server in started
+                if serves(server.name, call)}
     warmup = {}
     for (size, name), server in commands.items():
         warmup[size, name] = run_wrk(server, wrk_command(server, size, lists[size], call, 1, statuses=True))
@@ -595,7 +608,7 @@ def targets(results: dict, kind: str) -> list[tuple[str, str, float | str | None
     small, large = sizes.get(TARGET_SIZE, {}), sizes.get(LARGE_SIZE, {})
 
     def rps(by_server: dict, name: str, call: str, field: str = "rps") -> float | None:
-        return by_server[name][call][field] if name in by_server else None
+        return by_server[name][call][field] if call in by_server.get(name, {}) else None
 
     rows = []
 
@@ -606,13 +619,13 @@ def targets(results: dict, kind: str) -> list[tuple[str, str, float | str | None
         rows.append((goal, what, None if figure is None else show.format(figure), target, met))
 
     at = f"{TARGET_SIZE:,} tasks"
-    for call in CALLS:
+    for call in SHARED_CALLS:
         add("1", f"{CALL_NAMES[call]}, {at}: req/s against the baseline app on the same server",
             _ratio(rps(small, mock, call), rps(small, base, call)), SAME_SERVER_MIN[call])
-    for call in CALLS:
+    for call in SHARED_CALLS:
         add("1", f"{CALL_NAMES[call]}, {at}: requests per server CPU-second against gunicorn 2x4",
             _ratio(rps(small, mock, call, "per_cpu_s"), rps(small, GUNICORN, call, "per_cpu_s")), PER_CPU_MIN)
-    for call in CALLS:
+    for call in SHARED_CALLS:
         add("2", f"{CALL_NAMES[call]}, {at}: req/s against Prism",
             _ratio(rps(small, mock, call), rps(small, "prism", call)), PRISM_MIN)
     for call, least in JSON_SERVER_MIN.items():
@@ -624,6 +637,8 @@ def targets(results: dict, kind: str) -> list[tuple[str, str, float | str | None
             size_change(sizes, mock, call, LARGE_SIZE, TARGET_SIZE), LARGE_CHANGE_MIN, show="{:+.0f}%")
     add("3", f"GET filtered list, {LARGE_SIZE:,} tasks: req/s against the baseline app on the same server",
         _ratio(rps(large, mock, "list"), rps(large, base, "list")), LARGE_LIST_MIN, show="{:.1f}x")
+    add("3", f"{CALL_NAMES['notes']}, {LARGE_SIZE:,} tasks: req/s against the GET filtered list on the same "
+             "mock", _ratio(rps(large, mock, "notes"), rps(large, mock, "list")), LARGE_NOTES_MIN)
     for size, by_server in ((TARGET_SIZE, small), (LARGE_SIZE, large)):
         ready = by_server.get(mock, {}).get("ready_s")
         add("4", f"start to the first 200, {size:,} tasks: against the baseline app on the same server",
@@ -683,7 +698,7 @@ def _size_section(size: int, by_server: dict, kinds: list[str], default: str, st
     for call in CALLS:
         lines.append(_row([CALL_NAMES[call], *(f"{by_server[n][call]['rps']:,.0f} "
                                                f"({by_server[n][call]['p50_ms']:.1f} / {by_server[n][call]['p99_ms']:.1f})"
-                                               for n in names)]))
+                                               if call in by_server[n] else "n/a" for n in names)]))
     lines += ["", "The mock's req/s against each other server (column KIND / X: the mock on KIND against X):", ""]
     columns = []
     for kind in kinds:
@@ -694,21 +709,25 @@ def _size_section(size: int, by_server: dict, kinds: list[str], default: str, st
               "|---|" + "---|" * len(columns)]
     for call in CALLS:
         lines.append(_row([CALL_NAMES[call], *(
-            _num(_ratio(by_server[mock_name(k)][call]["rps"], by_server[o][call]["rps"]), "{:.2f}x")
+            _num(_ratio(by_server[mock_name(k)][call]["rps"], by_server[o].get(call, {}).get("rps")), "{:.2f}x")
             for k, o in columns)]))
     lines += ["", "Requests per server CPU-second (the mocks: in brackets, against gunicorn 2x4):", "", head, rule]
     for call in CALLS:
         cells = []
         for n in names:
+            if call not in by_server[n]:
+                cells.append("n/a")
+                continue
             figure = by_server[n][call]["per_cpu_s"]
             against = (f" ({_num(_ratio(figure, by_server[GUNICORN][call]['per_cpu_s']), '{:.2f}x')})"
-                       if n.startswith("mock-") and GUNICORN in by_server else "")
+                       if n.startswith("mock-") and call in by_server.get(GUNICORN, {}) else "")
             cells.append(f"{figure:,.0f}{against}")
         lines.append(_row([CALL_NAMES[call], *cells]))
     lines += ["", "Answers: the status of every answer in the 1 s warm-up run, and any non-2xx answers, "
               "socket errors or timeouts in the measured runs:", "", head, rule]
     for call in CALLS:
-        lines.append(_row([CALL_NAMES[call], *(_statuses(by_server[n][call]) for n in names)]))
+        lines.append(_row([CALL_NAMES[call], *(_statuses(by_server[n][call]) if call in by_server[n] else "n/a"
+                                               for n in names)]))
     lines += ["", f"Start (process start to the first 200, median of {starts} starts) and memory "
               "(summed over the server's processes):", "", head, rule]
     lines.append(_row(["ready after start", *(
@@ -742,6 +761,9 @@ def scale(sizes: dict, default: str) -> list[str]:
         for call in CALLS:
             cells = []
             for name in names:
+                if call not in sizes[size][name]:
+                    cells.append("n/a")
+                    continue
                 changes = _change(sizes[size][name][call]["rps_runs"], sizes[ordered[0]][name][call]["rps_runs"])
                 cells.append(f"{statistics.median(changes):+.0f}% ({changes[0]:+.0f} to {changes[-1]:+.0f})")
             lines.append(_row([CALL_NAMES[call], *cells]))
@@ -841,6 +863,9 @@ def main() -> None:
     parser.add_argument("--sizes", default=f"{TARGET_SIZE},{LARGE_SIZE}", help="task counts, comma-separated")
     parser.add_argument("--mock-default", choices=MOCK_SERVERS,
                         help="the server `mockserver serve` uses without --server (default: read from its --help)")
+    parser.add_argument("--mock-servers", default=",".join(MOCK_SERVERS),
+                        help="the `mockserver serve --server` kinds to run, each with its baseline app, "
+                             "comma-separated (the default server among them)")
     parser.add_argument("--abuse-seconds", type=float, default=abuse.SECONDS, help="abuse time per scenario")
     parser.add_argument("--no-peers", action="store_true", help="skip Prism and json-server")
     parser.add_argument("--skip-setup", action="store_true", help="install nothing (wrk, gunicorn, granian, npm)")
@@ -854,7 +879,10 @@ def main() -> None:
     if not args.skip_setup:
         setup(peers=not args.no_peers)
     default = args.mock_default or default_server()
-    kinds = [default, *(kind for kind in MOCK_SERVERS if kind != default)]
+    chosen = args.mock_servers.split(",")
+    if default not in chosen or not set(chosen) <= set(MOCK_SERVERS):
+        parser.error(f"--mock-servers: some of {', '.join(MOCK_SERVERS)}, the default ({default}) among them")
+    kinds = [default, *(kind for kind in MOCK_SERVERS if kind != default and kind in chosen)]
     sizes = [int(s) for s in args.sizes.split(",")]
     peers_skipped = "--no-peers" if args.no_peers else peers_missing()
     if PEER_SIZE not in sizes:

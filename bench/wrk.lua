@@ -1,7 +1,7 @@
 -- wrk script for bench/run.py:
 --   wrk -s bench/wrk.lua URL -- CALL SPREAD LISTS STYLE [statuses]
--- CALL is get, list, put or post.
--- SPREAD: GET one and PUT pick a TaskNum among the SPREAD tasks from 1000 on
+-- CALL is get, list, notes (GET /tasknotes?TaskNum=: the mock only), put or post.
+-- SPREAD: GET one, notes and PUT pick a TaskNum among the SPREAD tasks from 1000 on
 --   (mockserver/generate.py's first TaskNum), so that a larger dataset is read and
 --   written over the same number of distinct tasks as a smaller one.
 -- LISTS: the list and POST pick a TaskListNum among 1..LISTS (run.py passes all the
@@ -56,6 +56,8 @@ function request()
     return wrk.format("GET", prefix .. "/tasks/" .. math.random(first, first + spread - 1))
   elseif call == "list" then
     return wrk.format("GET", prefix .. "/tasks" .. list_query())
+  elseif call == "notes" then
+    return wrk.format("GET", prefix .. "/tasknotes?TaskNum=" .. math.random(first, first + spread - 1))
   elseif call == "put" then
     return wrk.format("PUT", prefix .. "/tasks/" .. math.random(first, first + spread - 1), nil,
       '{"Descript": "Benchmark edit ' .. counter .. '", "TaskStatus": "Viewed"}')

@@ -16,6 +16,7 @@ from flask import Flask, Response, current_app, g, request, url_for
 from marshmallow import Schema
 
 from .blueprints import Blueprint, warnings
+from .docexamples import request_example, response_example
 from .schemas import (DefinitionQuery, DefinitionSchema, FormatQuery, TaskCreateSchema,
                       TaskListQuery, TaskListSchema, TaskNumPath, TaskQuery, TaskSchema,
                       TaskNoteCreateSchema, TaskNoteNumPath, TaskNoteQuery, TaskNoteSchema,
@@ -167,12 +168,9 @@ def location(path: str) -> dict[str, Any]:
            links={"getTask": {"TaskNum": TASK_NUM}, "updateTask": {"TaskNum": TASK_NUM},
                   "listTaskNotes": {"TaskNum": TASK_NUM}})
 @api.arguments(FormatQuery, location="query", as_kwargs=True)
-@api.arguments(TaskCreateSchema, location="json", example={  # apitasks.md's example
-    "TaskListNum": 3842, "Descript": "Please attach the Insurance card and info for this patient.",
-    "UserNum": 12, "KeyNum": 73, "ObjectType": "Patient", "DateTimeEntry": "2022-10-12 08:00:00",
-    "PriorityDefNum": 90, "DescriptOverride": "Patient insurance task"})
+@api.arguments(TaskCreateSchema, location="json", example=request_example("createTask"))
 @api.response(201, TaskSchema, description="Created: the new record",
-              headers=location("/tasks/{TaskNum}"))
+              headers=location("/tasks/{TaskNum}"), example=response_example("createTask"))
 def createTask(office: Office, body: dict[str, Any], **query: Any) -> Any:
     """Create a task."""
     answer_as_api(query, office.utc_offset)
@@ -187,9 +185,8 @@ def createTask(office: Office, body: dict[str, Any], **query: Any) -> Any:
            links={"getTask": {"TaskNum": "$request.path.TaskNum"}})
 @api.arguments(TaskNumPath, location="path", as_kwargs=True)
 @api.arguments(FormatQuery, location="query", as_kwargs=True)
-@api.arguments(TaskUpdateSchema, location="json", example={  # apitasks.md's example
-    "TaskStatus": "Done", "DateTimeEntry": "2023-01-12 08:00:00", "PriorityDefNum": 90})
-@api.response(200, TaskSchema, description="The record")
+@api.arguments(TaskUpdateSchema, location="json", example=request_example("updateTask"))
+@api.response(200, TaskSchema, description="The record", example=response_example("updateTask"))
 def updateTask(office: Office, body: dict[str, Any], TaskNum: int, **query: Any) -> Any:
     """Update the fields given of a task."""
     answer_as_api(query, office.utc_offset)
@@ -204,7 +201,8 @@ def list_operation(name: str, path: str, since: str, title: str, query: type[Sch
     def view(office: Office, **params: Any) -> Any:
         return lister(office, **answer_as_api(params, office.utc_offset))
     view.__name__, view.__qualname__, view.__doc__ = name, name, doc
-    answer = api.response(200, record(many=True), description="The list")(view)
+    answer = api.response(200, record(many=True), description="The list",
+                          example=response_example(name))(view)
     loaded = api.arguments(query, location="query", as_kwargs=True)(answer)
     api.route(path, methods=["GET"])(operation(READ_ALL, since, title, not_found=not_found)(loaded))
 
@@ -231,10 +229,10 @@ list_operation("listTaskNotes", "/tasknotes", "24.4.22", "TaskNotes GET (multipl
            links={"getTaskNote": {"TaskNoteNum": TASK_NOTE_NUM},
                   "updateTaskNote": {"TaskNoteNum": TASK_NOTE_NUM}})
 @api.arguments(FormatQuery, location="query", as_kwargs=True)
-@api.arguments(TaskNoteCreateSchema, location="json", example={  # apitasknotes.md's example
-    "TaskNum": 64, "UserNum": 4, "Note": "Sending back to mark done."})
+@api.arguments(TaskNoteCreateSchema, location="json", example=request_example("createTaskNote"))
 @api.response(201, TaskNoteSchema, description="Created: the new record",
-              headers=location("/tasknotes/{TaskNoteNum}"))
+              headers=location("/tasknotes/{TaskNoteNum}"),
+              example=response_example("createTaskNote"))
 def createTaskNote(office: Office, body: dict[str, Any], **query: Any) -> Any:
     """Add a note to a task."""
     answer_as_api(query, office.utc_offset)
@@ -248,10 +246,9 @@ def createTaskNote(office: Office, body: dict[str, Any], **query: Any) -> Any:
            links={"getTaskNote": {"TaskNoteNum": "$request.path.TaskNoteNum"}})
 @api.arguments(TaskNoteNumPath, location="path", as_kwargs=True)
 @api.arguments(FormatQuery, location="query", as_kwargs=True)
-@api.arguments(TaskNoteUpdateSchema, location="json", example={  # apitasknotes.md's example
-    "DateTimeNote": "2025-01-16 09:12:00",
-    "Note": "Sending back to mark done. Edit: Actually, I still need this open."})
-@api.response(200, TaskNoteSchema, description="The record")
+@api.arguments(TaskNoteUpdateSchema, location="json", example=request_example("updateTaskNote"))
+@api.response(200, TaskNoteSchema, description="The record",
+              example=response_example("updateTaskNote"))
 def updateTaskNote(office: Office, body: dict[str, Any], TaskNoteNum: int, **query: Any) -> Any:
     """Change a note's text and/or time."""
     answer_as_api(query, office.utc_offset)
@@ -270,7 +267,8 @@ def get_operation(name: str, path: str, since: str, title: str, key: type[Schema
         answer_as_api(params, office.utc_offset)
         return getter(office, num)
     view.__name__, view.__qualname__, view.__doc__ = name, name, doc
-    answer = api.response(200, record, description="The record")(view)
+    answer = api.response(200, record, description="The record",
+                          example=response_example(name))(view)
     loaded = api.arguments(key, location="path", as_kwargs=True)(
         api.arguments(FormatQuery, location="query", as_kwargs=True)(answer))
     api.route(path, methods=["GET"])(operation(READ_ALL, since, title, not_found=(missing,))(loaded))

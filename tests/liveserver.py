@@ -92,16 +92,28 @@ def raw_exchange(url: str, request: bytes) -> bytes:
 EVERYTHING = {"DateTimeOriginal": "0001-01-01 00:00:00"}  # old tasks too, not just 14 days
 
 
-def all_tasks(session: requests.Session, api: str) -> dict[int, dict]:
-    """Every task of the session's office by TaskNum, paging through GET /tasks."""
-    tasks: dict[int, dict] = {}
+def all_records(session: requests.Session, api: str, resource: str, key: str,
+                params: dict | None = None) -> dict[int, dict]:
+    """Every record of *resource* in the session's office by its *key*, paging through
+    ``GET /<resource>`` with *params*."""
+    records: dict[int, dict] = {}
     for offset in range(0, 100_000, 100):  # bounded: far more pages than any test makes
-        response = session.get(f"{api}/tasks", params={**EVERYTHING, "Offset": offset, "Limit": 100})
+        response = session.get(f"{api}/{resource}", params={**(params or {}), "Offset": offset, "Limit": 100})
         assert response.status_code == 200, response.text
         page = response.json()
-        for task in page:
-            assert task["TaskNum"] not in tasks, f"TaskNum {task['TaskNum']} listed twice"
-            tasks[task["TaskNum"]] = task
+        for record in page:
+            assert record[key] not in records, f"{key} {record[key]} listed twice"
+            records[record[key]] = record
         if len(page) < 100:
-            return tasks
-    raise AssertionError("more tasks than a test can make")
+            return records
+    raise AssertionError(f"more {resource} than a test can make")
+
+
+def all_tasks(session: requests.Session, api: str) -> dict[int, dict]:
+    """Every task of the session's office by TaskNum, paging through GET /tasks."""
+    return all_records(session, api, "tasks", "TaskNum", EVERYTHING)
+
+
+def all_notes(session: requests.Session, api: str) -> dict[int, dict]:
+    """Every task note of the session's office by TaskNoteNum, paging through GET /tasknotes."""
+    return all_records(session, api, "tasknotes", "TaskNoteNum")

@@ -64,7 +64,7 @@ def check(folder):
 def test_check_fixtures_default_set_is_ok():
     result = check(default_dir())
     assert result.exit_code == 0, result.output
-    assert "OK (19 tasks, 3 tasknotes, 7 tasklists, 10 definitions, 7 userods, 4 patients, 3 appointments; version 24.4.22)" \
+    assert "OK (19 tasks, 3 tasknotes, 8 tasklists, 10 definitions, 7 userods, 4 patients, 3 appointments; version 24.4.22)" \
         in result.output
 
 

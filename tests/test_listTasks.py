@@ -77,7 +77,7 @@ def test_listTasks_patient_key_is_a_patnum_not_an_aptnum(api):
 
 def test_listTasks_ObjectType_and_KeyNum(api):
     assert nums(api.get("/tasks", query={"ObjectType": "Patient", "KeyNum": 73, **ALL_TIME})) \
-        == [9093, 9102]
+        == [6857, 9093, 9102]
     assert nums(api.get("/tasks", query={"ObjectType": "Appointment", "KeyNum": 755, **ALL_TIME})) \
         == [9027, 9103]
 

@@ -75,23 +75,6 @@ def test_live_post_then_put(server):
     assert check(server.http.get(r.headers["Location"], timeout=WAIT), 200) == updated
 
 
-def test_live_tasknotes_docs_examples(server):
-    """apitasknotes.md's four example requests, on a fresh office of a real server."""
-    notes = server.session("notes-office")
-    assert check(notes.get(f"{server.url}/tasknotes/563", timeout=WAIT), 200)["Note"] == \
-        "Sending to Dr. Smith's list."
-    listed = check(notes.get(f"{server.url}/tasknotes", params={"TaskNum": 64}, timeout=WAIT), 200)
-    assert [n["TaskNoteNum"] for n in listed] == [563, 567]
-    r = notes.post(f"{server.url}/tasknotes", timeout=WAIT,
-                   json={"TaskNum": 64, "UserNum": 4, "Note": "Sending back to mark done."})
-    assert (check(r, 201)["TaskNoteNum"], r.headers["Location"]) == (582, f"{server.url}/tasknotes/582")
-    edited = {"DateTimeNote": "2025-01-16 09:12:00",
-              "Note": "Sending back to mark done. Edit: Actually, I still need this open."}
-    updated = check(notes.put(f"{server.url}/tasknotes/582", json=edited, timeout=WAIT), 200)
-    assert list(updated) == ["TaskNoteNum", "TaskNum", "UserNum", "DateTimeNote", "Note"]
-    assert updated == {"TaskNoteNum": 582, "TaskNum": 64, "UserNum": 4, **edited}
-
-
 def test_live_errors_are_json_strings(server):
     r = server.http.get(f"{server.url}/tasks/1408", headers={"Authorization": None}, timeout=WAIT)
     assert check(r, 401) == "Authorization header is required: ODFHIR {DeveloperKey}/{CustomerKey}."

@@ -16,6 +16,7 @@ from openapi_spec_validator import validate
 from mockserver import openapi
 from mockserver.cli import main
 from mockserver.routes import api
+from mockserver.docexamples import response_example
 from mockserver.dotnetformat import FORMAT_STRING_PATTERN, compile_format
 from mockserver.schemas import DATE_PATTERN
 
@@ -185,3 +186,17 @@ def test_openapi_each_operation_answers_its_declared_response(api, path, method,
     for header, spec in declared.get("headers", {}).items():
         assert re.search(spec["schema"]["pattern"], r.headers[header])
     _validate(api.get("/tasks/99999999").get_json(), DOC["components"]["schemas"]["Error"])
+
+
+@pytest.mark.parametrize("path, method, operation", OPERATIONS,
+                         ids=[op["operationId"] for _, _, op in OPERATIONS])
+def test_openapi_each_operation_has_a_documented_response_example(path, method, operation):
+    """The docs' answer to the operation's example (docexamples.py) is in the document and
+    is what its response schema allows."""
+    [(status, declared)] = [(s, d) for s, d in operation["responses"].items() if s.startswith("2")]
+    content = declared["content"]["application/json"]
+    assert content["example"] == response_example(operation["operationId"])
+    _validate(content["example"], content["schema"])
+    if "requestBody" in operation:
+        body = operation["requestBody"]["content"]["application/json"]
+        _validate(body["example"], body["schema"])

@@ -16,7 +16,7 @@ import requests
 from click.testing import CliRunner
 
 from conftest import Api
-from liveserver import SERVERS, LiveServer, all_tasks
+from liveserver import SERVERS, LiveServer, all_notes, all_tasks
 from mockserver import create_app
 from mockserver.cli import main
 from mockserver.fixtures import load_dir
@@ -230,33 +230,56 @@ def test_createTask_survives_graceful_restart_of_live_server(tmp_path, kind):
 WRITERS = 8
 KILL_AFTER = 150  # acknowledged writes before the SIGKILL
 MAX_WRITES = 2000  # per writer: the load stops by itself even if the kill never comes
+# the writes each writer makes in turn: (method, resource, its key, its text field)
+WRITES = (("POST", "tasks", "TaskNum", "Descript"), ("PUT", "tasks", "TaskNum", "Descript"),
+          ("POST", "tasknotes", "TaskNoteNum", "Note"), ("PUT", "tasknotes", "TaskNoteNum", "Note"))
 
 
 def _writer(server: LiveServer, customer: str, acked: dict, pending: dict, failures: list,
             count: threading.Semaphore, stop: threading.Event) -> None:
-    """POST then PUT in turn, recording each acknowledged result and the one in flight."""
+    """POST and PUT tasks and notes in turn (a note on the writer's latest task), recording
+    each acknowledged result by resource and the one in flight."""
     with server.session(customer) as session:
         for i in range(MAX_WRITES):
             if stop.is_set():
                 return
-            descript = f"{customer} write {i}"
-            if i % 2 == 0 or not acked:
-                pending.update(op="POST", Descript=descript)
-                call = lambda: session.post(f"{server.api}/tasks", json={**NEW_TASK, "Descript": descript})  # noqa: E731
+            method, resource, key, field = WRITES[i % len(WRITES)]
+            text = f"{customer} write {i}"
+            if method == "POST" or not acked[resource]:
+                method, url = "POST", f"{server.api}/{resource}"
+                body = ({**NEW_TASK, "Descript": text} if resource == "tasks" else
+                        {"TaskNum": max(acked["tasks"], default=1408), "UserNum": 12, "Note": text})
+                pending.update(op="POST", resource=resource, text=text)
             else:
-                num = max(acked)
-                pending.update(op="PUT", TaskNum=num, Descript=descript)
-                call = lambda: session.put(f"{server.api}/tasks/{num}", json={"Descript": descript})  # noqa: E731
+                num = max(acked[resource])
+                url, body = f"{server.api}/{resource}/{num}", {field: text}
+                pending.update(op="PUT", resource=resource, num=num, text=text)
             try:
-                response = call()
+                response = session.request(method, url, json=body)
             except requests.RequestException:  # refused, reset, or a truncated answer
                 return  # the server is gone: this write may or may not have been kept
             if response.status_code not in (200, 201):
                 failures.append(f"{customer}: {response.status_code} {response.text}")
                 return
-            acked[response.json()["TaskNum"]] = response.json()
+            acked[resource][response.json()[key]] = response.json()
             pending.clear()
             count.release()
+
+
+def _check_survivors(resource: str, field: str, seed: dict, final: dict, acked: dict,
+                     pending: dict) -> None:
+    """Every acknowledged write of *resource* is in *final*; the one in flight (*pending*)
+    may or may not be; nothing else changed from *seed*."""
+    maybe = pending if pending.get("resource") == resource else {}
+    for num, record in acked.items():
+        if maybe.get("op") == "PUT" and maybe["num"] == num and final[num][field] == maybe["text"]:
+            continue
+        assert final[num] == record
+    extra = set(final) - set(seed) - set(acked)
+    assert len(extra) <= 1
+    for num in extra:
+        assert maybe.get("op") == "POST" and final[num][field] == maybe["text"]
+    assert {num for num in seed if final[num] != seed[num]} <= set(acked)
 
 
 def _wait_until_unlocked(folder: Path) -> None:
@@ -276,14 +299,17 @@ def _wait_until_unlocked(folder: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", SERVERS)
-def test_createTask_updateTask_every_acknowledged_write_survives_sigkill(tmp_path, kind):
+def test_tasks_and_tasknotes_every_acknowledged_write_survives_sigkill(tmp_path, kind):
+    """POST and PUT /tasks and /tasknotes under load, SIGKILL, restart: each acknowledged
+    write is there."""
     customers = [f"crash-{n}" for n in range(WRITERS)]
-    acked = {c: {} for c in customers}
+    acked = {c: {"tasks": {}, "tasknotes": {}} for c in customers}
     pending = {c: {} for c in customers}
     count, stop, failures = threading.Semaphore(0), threading.Event(), []
     with LiveServer("--server", kind, "--data-dir", str(tmp_path)) as server:
         with server.session() as session:
-            seed = all_tasks(session, server.api)
+            seed = {"tasks": all_tasks(session, server.api),
+                    "tasknotes": all_notes(session, server.api)}
         threads = [threading.Thread(target=_writer,
                                     args=(server, c, acked[c], pending[c], failures, count, stop))
                    for c in customers]
@@ -296,23 +322,16 @@ def test_createTask_updateTask_every_acknowledged_write_survives_sigkill(tmp_pat
         for thread in threads:
             thread.join(timeout=60)
     assert not failures
+    assert any(acked[c]["tasknotes"] for c in customers)  # notes were written before the kill
     _wait_until_unlocked(tmp_path)
     with LiveServer("--server", kind, "--data-dir", str(tmp_path)) as server:
         for customer in customers:
             with server.session(customer) as session:
-                final = all_tasks(session, server.api)
-            maybe = pending[customer]  # sent, never acknowledged: either outcome is right
-            for num, record in acked[customer].items():
-                if maybe.get("op") == "PUT" and maybe["TaskNum"] == num \
-                        and final[num]["Descript"] == maybe["Descript"]:
-                    continue
-                assert final[num] == record
-            extra = set(final) - set(seed) - set(acked[customer])
-            assert len(extra) <= 1
-            for num in extra:
-                assert maybe.get("op") == "POST" and final[num]["Descript"] == maybe["Descript"]
-            changed = {num for num in seed if final[num] != seed[num]}
-            assert changed <= set(acked[customer])
+                final = {"tasks": all_tasks(session, server.api),
+                         "tasknotes": all_notes(session, server.api)}
+            for resource, field in (("tasks", "Descript"), ("tasknotes", "Note")):
+                _check_survivors(resource, field, seed[resource], final[resource],
+                                 acked[customer][resource], pending[customer])
     report = inspect(tmp_path)  # compacted on start, nothing damaged or torn
     assert report.sound and not report.notes
 

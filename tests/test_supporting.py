@@ -24,7 +24,7 @@ def test_listTaskLists_doc_example_archived(api):
          "DateTimeEntry": "2021-10-05 10:27:29", "TaskListStatus": "Archived"}]
     assert list(lists[0]) == ["TaskListNum", "Descript", "Parent", "DateTL", "IsRepeating", "DateType",
                               "FromNum", "ObjectType", "DateTimeEntry", "TaskListStatus"]
-    assert [t["TaskListNum"] for t in lists] == [102, 103, 105]
+    assert [t["TaskListNum"] for t in lists] == [102, 103, 105, 107]
 
 
 def test_listTaskLists_paging(api):
