@@ -33,7 +33,8 @@ from .routes import ADMITTED, api_path, key_pair, registry, sent_key_pair
 from .adminschemas import (AdvanceSchema, ClockSchema, DeletedSchema, FaultPath, FaultSchema,
                            JournalEntrySchema, JournalQuery, OfficeSchema, ResetQuery, ResetResult)
 from .schemas import parse_json_object
-from .store import ALL_OTHERS, READ_ALL, RECORD_TYPES, BadRequest, NotFound, Office, Unauthorized
+from .store import (ALL_OTHERS, READ_ALL, RECORD_TYPES, BadRequest, Clock, NotFound, Office,
+                    Unauthorized)
 
 admin = Blueprint("admin", __name__, url_prefix="/__admin")
 
@@ -82,10 +83,14 @@ def _apply(fault: Fault) -> Response | None:
 def _admitted(customer: str) -> Response | None:
     """Journal an admitted /api/v1 request (after it is answered) and apply the first
     fault of its office that fires for it (routes.ADMITTED)."""
-    office = registry().office(customer)  # first: over the office limit, nothing is kept
+    # The office is created only once the request passes every check (routes): a
+    # rejected request creates none. Over the office limit a new key keeps nothing.
+    registry().check_room(customer)
+    office = registry().find(customer)
     office_harness = harness().of(customer)
     fault = office_harness.trigger(request.method, api_path(request.path))
-    g.admin_journal = (office_harness, office.clock.now(), datetime.now(timezone.utc), fault)
+    office_time = office.clock.now() if office is not None else Clock().now()  # a new office's
+    g.admin_journal = (office_harness, office_time, datetime.now(timezone.utc), fault)
     return _apply(fault) if fault is not None else None
 
 

@@ -140,3 +140,19 @@ def test_journal_is_bounded_in_bytes_per_office():
     entries = client.get("/__admin/requests", headers=auth).get_json()
     assert 1 <= len(entries) <= 5  # 256 KiB kept per body at most
     assert [e["id"] for e in entries] == list(range(21 - len(entries), 21))
+
+
+@pytest.mark.parametrize("developer,customer,method,headers", [
+    ("dev", "closed", "GET", HEADERS),  # a disabled customer key
+    ("off", "office", "GET", HEADERS),  # a disabled developer key
+    ("reader", "office", "POST", HEADERS),  # a ReadAll-only key writing
+    ("dev", "office", "GET", {}),  # no Content-Type
+])
+def test_a_rejected_api_request_creates_no_office_but_is_journaled(developer, customer, method, headers):
+    app, client = client_for()
+    response = call(client, method, "/api/v1/tasks", {"TaskListNum": 74} if method == "POST" else None,
+                    developer, customer, **{k: v for k, v in headers.items() if k != "Authorization"})
+    assert response.status_code in (400, 401)
+    assert app.extensions["mockserver"].offices() == []
+    entries = app.extensions["mockserver.admin"].of(customer).entries()
+    assert [received.status for _, received in entries] == [response.status_code]

@@ -160,6 +160,15 @@ class Registry:
         would make more than ``max_offices`` (the offices there are keep working)."""
         return get_or_create(self._offices, self._lock, customer, self._first_use)
 
+    def find(self, customer: str) -> Office | None:
+        """The office of a customer key if it has one (none is created)."""
+        return self._offices.get(customer)
+
+    def check_room(self, customer: str) -> None:
+        """Unavailable if *customer* has no office and the server holds ``max_offices``."""
+        if customer not in self._offices and len(self._offices) >= self.max_offices:
+            self._first_use(customer)
+
     def _first_use(self, key: str) -> Office:
         if len(self._offices) >= self.max_offices:
             raise Unavailable(
