@@ -245,7 +245,7 @@ def resetOffice(customer: str, scope: str) -> Any:
 
 def _summary(office: Office) -> dict[str, Any]:
     return {"customer_key": office.key, "version": office.version, "clock": _clock(office),
-            "counts": {kind: len(office.records(kind)) for kind in RECORD_TYPES}}
+            "counts": {kind: office.count(kind) for kind in RECORD_TYPES}}
 
 
 @admin.route("/office", methods=["GET"])

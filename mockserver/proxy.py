@@ -11,10 +11,11 @@ match the operation's schema) are kept per office and listed by
 """
 from __future__ import annotations
 
+import itertools
 import threading
 from collections import deque
 from datetime import datetime, timezone
-from typing import Any, Iterator
+from typing import Any
 
 import requests
 from flask import Flask, Response, current_app, request
@@ -88,7 +89,8 @@ class Proxy:
             return ["body is not JSON"]
         schema = {**content[media_type].get("schema", {}), "components": self.components}
         return [f"body{_place(error.absolute_path)}: {error.message}"
-                for error in _first(Draft202012Validator(schema).iter_errors(body), ERRORS_PER_BODY)]
+                for error in itertools.islice(Draft202012Validator(schema).iter_errors(body),
+                                              ERRORS_PER_BODY)]
 
     def _resolved(self, item: dict[str, Any]) -> dict[str, Any]:
         """A response object, following a ``#/components/responses/...`` reference."""
@@ -110,10 +112,6 @@ class Proxy:
     def clear(self, customer: str) -> int:
         with self._lock:
             return len(self._deviations.pop(customer, ()))
-
-
-def _first(errors: Iterator[Any], count: int) -> list[Any]:
-    return [error for _, error in zip(range(count), errors)]
 
 
 def _place(path: Any) -> str:

@@ -80,6 +80,10 @@ class Office:
         table = getattr(self, kind)
         return list(table) if isinstance(table, Table) else list(table.values())
 
+    def count(self, kind: str) -> int:
+        """How many records of *kind* there are (no copy of them)."""
+        return len(getattr(self, kind))
+
     # -- helpers --
     def require_version(self, since: str, what: str) -> None:
         """400 when the office is older than the version that added *what*."""

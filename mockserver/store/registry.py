@@ -167,14 +167,13 @@ class Registry:
     def check_room(self, customer: str) -> None:
         """Unavailable if *customer* has no office and the server holds ``max_offices``."""
         if customer not in self._offices and len(self._offices) >= self.max_offices:
-            self._first_use(customer)
-
-    def _first_use(self, key: str) -> Office:
-        if len(self._offices) >= self.max_offices:
             raise Unavailable(
                 f"The server holds its limit of {self.max_offices} offices (--max-offices), "
                 "so a new customer key cannot get one. Free offices with POST /__admin/reset "
                 "(or ?scope=all), or restart with a higher --max-offices.")
+
+    def _first_use(self, key: str) -> Office:
+        self.check_room(key)  # under the lock: the limit holds however many keys arrive
         return self.new_office(key)
 
     def put(self, office: Office) -> None:
