@@ -50,8 +50,8 @@ class ConnectionDropped(ClientDisconnected, ConnectionError):
 
     Waitress closes the connection without writing a byte when the response body
     raises ClientDisconnected before its first chunk, so an HTTP client sees the server
-    hang up (requests: ``ConnectionError``). granian does the same when the response
-    has a Content-Length (without one it would send a chunked, empty 200). In process,
+    hang up (requests: ``ConnectionError``). Under granian the head goes out and the body
+    is cut short of its Content-Length (requests: ``ChunkedEncodingError``). In process,
     Flask's test client raises this exception (a ``ConnectionError``) from the call itself.
     """
 
@@ -72,7 +72,7 @@ def _apply(fault: Fault) -> Response | None:
     if fault.delay_ms:
         time.sleep(fault.delay_ms / 1000)
     if fault.drop:
-        # a length that the body never delivers: granian then holds the head back too
+        # a length that the body never delivers: the client cannot take it for an answer
         return Response(_dropped_body(), content_type="application/json", headers={"Content-Length": "1"})
     if fault.status is not None:
         message = fault.body if fault.body is not None else f"{HTTP_STATUS_CODES.get(fault.status, 'Error')}."

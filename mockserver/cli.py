@@ -126,9 +126,9 @@ def configure_logging(quiet: bool, log_format: str = "text") -> None:
               show_default=True, help="HTTP server: granian (Rust) is the faster; waitress is "
               "pure Python (its own answers to malformed HTTP are text/plain).")
 @option("--request-timeout", default=REQUEST_TIMEOUT, show_default=True,
-        type=click.IntRange(1, 3600), help="Seconds a client has to send a request (under "
-        "granian: its headers) before its connection is closed; a connection silent that long "
-        "is closed too.")
+        type=click.IntRange(1, 3600), help="Seconds a client has to send a request: its headers "
+        "(then the connection is closed), then its body (granian: a JSON 408; waitress closes "
+        "the connection). A connection silent that long after a request is closed too.")
 @option("--quiet", is_flag=True, help="No access log.")
 @option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
         help="Log lines as text, or one JSON object per line (for log collectors).")

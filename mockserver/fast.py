@@ -3,11 +3,11 @@ documented Python API (``granian.Granian``, the CLI's options as arguments).
 
 granian (Rust, hyper) parses HTTP itself and holds any number of slow or idle
 connections without a thread each, closing one whose request headers are not complete
-within the request timeout (hyper's header read timeout, which also bounds a silent
-connection). A request body is read while the app runs, by the thread running it: granian
-has no timeout for it. Malformed HTTP (a garbage start line, a CR in a header, a NUL in
-the path) gets hyper's ``400`` with an empty body and a closed connection; everything the
-app answers is JSON.
+within the request timeout (hyper's header read timeout). granian serves the app through
+its ASGI interface (``asgi.BodyFirst``), which reads each body on the event loop under the
+same timeout before the app runs on a thread. Malformed HTTP (a garbage start line, a CR
+in a header, a NUL in the path) gets hyper's ``400`` with an empty body and a closed
+connection; everything else is answered in JSON.
 
 granian starts its worker process itself and imports the app there: ``worker_app`` is
 the factory it calls, with ``serve``'s configuration handed over in an environment
@@ -22,18 +22,18 @@ import signal
 import socket
 import sys
 import threading
-from typing import Any, Callable, Iterable
+from typing import Any
 
-from flask import Flask
 from granian import Granian
 from granian.constants import Interfaces
 from granian.http import HTTP1Settings
 from granian.log import LogLevels
 
+from .asgi import BodyFirst
 from .wsgi import BACKLOG, CONNECTION_LIMIT, body_bound
 
 # what the worker needs of `serve`, as JSON: create_app's config, --quiet and
-# --log-format, and the banner's host, port and title
+# --log-format, the threads and the request timeout, and the banner's host, port and title
 SERVE_VARIABLE = "MOCKSERVER_SERVE"
 # granian logs to stdout, where `serve` prints its banner: only its errors, on stderr
 LOGGING = {"handlers": {name: {"class": "logging.StreamHandler", "formatter": "generic",
@@ -57,12 +57,12 @@ class GranianServer:
     def __init__(self, config: dict[str, Any], logs: tuple[bool, str], host: str, port: int,
                  threads: int, what: str, request_timeout: int):
         self.effective_port = port or free_port(host)
-        os.environ[SERVE_VARIABLE] = json.dumps({"config": config, "logs": logs, "host": host,
-                                                 "port": self.effective_port, "what": what})
+        os.environ[SERVE_VARIABLE] = json.dumps({
+            "config": config, "logs": logs, "threads": threads, "timeout": request_timeout,
+            "host": host, "port": self.effective_port, "what": what})
         self.server = Granian(
-            f"{__name__}:worker_app", factory=True, interface=Interfaces.WSGI,
-            address=host, port=self.effective_port, workers=1, blocking_threads=threads,
-            backlog=BACKLOG, log_level=LogLevels.error, log_dictconfig=LOGGING,
+            f"{__name__}:worker_app", factory=True, interface=Interfaces.ASGI, websockets=False,
+            address=host, port=self.effective_port, workers=1, backlog=BACKLOG, log_level=LogLevels.error, log_dictconfig=LOGGING,
             # connections served at once (an open connection counts, idle or not), as on waitress
             backpressure=CONNECTION_LIMIT,
             http1_settings=HTTP1Settings(header_read_timeout=request_timeout * 1000))
@@ -75,7 +75,7 @@ class GranianServer:
         """Nothing to release: granian closed its socket and stopped its worker."""
 
 
-def worker_app() -> Flask:
+def worker_app() -> BodyFirst:
     """The app, built in granian's worker from ``serve``'s configuration. The worker also
     stops when ``serve`` dies, even by SIGKILL (it would otherwise serve on as an orphan,
     holding the port and the data folder)."""
@@ -91,34 +91,11 @@ def worker_app() -> Flask:
     except (FixtureError, PersistError) as exc:  # said as `serve` says it; granian stops
         print(f"Error: {exc}", file=sys.stderr, flush=True)
         raise SystemExit(1) from None
-    app.wsgi_app = ReadOverLimit(app.wsgi_app, app.config["MAX_CONTENT_LENGTH"],  # type: ignore[method-assign]
-                                 body_bound(app.config))
     threading.Thread(target=_stop_with_parent, name="parent-watch", daemon=True).start()
     threading.Thread(target=announce_when_ready, args=(serve["host"], serve["port"], serve["what"], app),
                      name="banner", daemon=True).start()
-    return app
-
-
-READ_SIZE = 1 << 20  # bytes read at a time from a body that is dropped
-
-
-class ReadOverLimit:
-    """WSGI middleware: a body declared over *limit* but within *bound* is read (and
-    dropped) before the app refuses it. The app answers from the Content-Length without
-    reading the body, and granian then closes the connection with the body unread: a
-    client still sending it (``http.client``, ``requests``) would get a reset instead of
-    the JSON 400. (Waitress reads every body before the app runs.)"""
-
-    def __init__(self, wsgi_app: Callable[..., Any], limit: int, bound: int):
-        self.wsgi_app, self.limit, self.bound = wsgi_app, limit, bound
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        declared = environ.get("CONTENT_LENGTH", "")
-        if declared.isdigit() and self.limit < int(declared) <= self.bound:
-            for _ in range(int(declared) // READ_SIZE + 1):  # bounded: the declared length
-                if not environ["wsgi.input"].read(READ_SIZE):
-                    break
-        return self.wsgi_app(environ, start_response)
+    return BodyFirst(app, serve["threads"], serve["timeout"], app.config["MAX_CONTENT_LENGTH"],
+                     body_bound(app.config))
 
 
 def _stop_with_parent() -> None:

@@ -134,20 +134,42 @@ def test_a_connection_silent_after_its_request_is_closed(strict):
     assert answer.startswith(b"HTTP/1.1 200 ")
 
 
-def test_a_silent_connection_and_a_slow_body(strict, kind):
-    """waitress reads the whole request before the app runs it: a connection that sends
-    nothing, or a body that stops coming, is closed after the request timeout. granian
-    keeps both (it has no timeout for them; pinned so that an upgrade that adds one is
-    noticed): docs/reliability-and-security.md."""
-    with connect(strict) as silent, connect(strict) as slow_body:
+def test_a_stalled_body_holds_no_thread(patient):
+    """A body that stops coming is read off the request threads (granian: on its event
+    loop; waitress: on its I/O thread): at one thread, other requests are still answered."""
+    with connect(patient) as stalled:
+        stalled.sendall(REQUEST_START + b"Content-Length: 100\r\n\r\n{")
+        get_task(patient)
+        assert is_open(stalled)
+
+
+def test_a_body_not_received_within_the_request_timeout(strict, kind):
+    """granian answers a JSON 408 and closes; waitress closes without an answer, as
+    nginx does on client_body_timeout. A trickle of bytes does not extend the deadline."""
+    with connect(strict) as slow_body:
         slow_body.sendall(REQUEST_START + b"Content-Length: 100\r\n\r\n{")
+        answer = closed_by_server(slow_body, trickle=b" ")
+    if kind == "waitress":
+        assert answer == b""
+    else:
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 408 ") and b"content-type: application/json" in head.lower()
+        assert json.loads(body) == f"Request body not received within {TIMEOUT} s."
+    get_task(strict)
+
+
+def test_a_silent_connection(strict, kind):
+    """waitress closes a connection that sends nothing after the request timeout.
+    granian keeps it (hyper's header timeout starts at the first byte), holding no
+    thread, up to the connection limit; pinned so that an upgrade that closes it is
+    noticed: docs/reliability-and-security.md."""
+    with connect(strict) as silent:
         if kind == "waitress":
             assert closed_by_server(silent) == b""
-            assert closed_by_server(slow_body, trickle=b" ") == b""
         else:
             time.sleep(TIMEOUT + 2)
-            assert is_open(silent) and is_open(slow_body)
-    get_task(strict)  # the body's thread is free again once its client is gone
+            assert is_open(silent)
+        get_task(strict)
 
 
 def test_an_absurd_chunk_size_is_not_waited_for(strict, kind):

@@ -88,10 +88,10 @@ def test_live_errors_are_json_strings(server):
     assert check(r, 400) == "Request body is not valid JSON."
 
 
-# waitress: closed without a byte; granian sometimes sends the head first, and then the
-# body is cut short (docs/control-api.md)
+# waitress: closed without a byte; granian sends the head first, and then the body is
+# cut short (docs/control-api.md)
 DROPPED = {"waitress": requests.ConnectionError,
-           "granian": (requests.ConnectionError, requests.exceptions.ChunkedEncodingError)}
+           "granian": requests.exceptions.ChunkedEncodingError}
 
 
 def test_live_drop_fault_closes_the_connection_unanswered(kind, server):
