@@ -539,7 +539,8 @@ def bench_offices(fixtures: Path, count: int = 1000, writers: int = 20) -> dict:
     try:
         from mockserver.fixtures import load_dir
         from mockserver.store import Registry
-        registry = Registry(load_dir(fixtures))
+        # room for the warm-up office, *count* offices and *writers* more
+        registry = Registry(load_dir(fixtures), max_offices=count + writers + 1)
         registry.office("warm")  # the seed's records are resolved once, on the first office
     except (ImportError, AttributeError, TypeError) as exc:
         return {"skipped": f"the mock's internal API differs: {exc}"}

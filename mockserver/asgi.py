@@ -53,7 +53,8 @@ class BodyFirst:
             await self.lifespan(receive, send)
             return
         try:
-            body, size = await asyncio.wait_for(self.read_body(scope, receive), self.timeout)
+            async with asyncio.timeout(self.timeout):
+                body, size = await self.read_body(scope, receive)
         except TimeoutError:
             await answer(send, 408, f"Request body not received within {self.timeout:g} s.")
             return
