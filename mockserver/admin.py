@@ -30,8 +30,9 @@ from . import errors, fixtures
 from .blueprints import Blueprint, warnings
 from .harness import BODY_LIMIT, Fault, Harness, Received, journal_body
 from .routes import ADMITTED, api_path, key_pair, registry, sent_key_pair
-from .adminschemas import (AdvanceSchema, ClockSchema, DeletedSchema, FaultPath, FaultSchema,
-                           JournalEntrySchema, JournalQuery, OfficeSchema, ResetQuery, ResetResult)
+from .adminschemas import (ADMIN_TOKEN_HEADER, AdminTokenHeader, AdvanceSchema, ClockSchema,
+                           DeletedSchema, FaultPath, FaultSchema, JournalEntrySchema, JournalQuery,
+                           OfficeSchema, ResetQuery, ResetResult)
 from .schemas import parse_json_object
 from .store import (ALL_OTHERS, READ_ALL, RECORD_TYPES, BadRequest, Clock, NotFound, Office,
                     Unauthorized)
@@ -41,7 +42,6 @@ admin = Blueprint("admin", __name__, url_prefix="/__admin")
 EXTENSION = "mockserver.admin"  # app.extensions key of the Harness
 BODY_BYTES = 4 * BODY_LIMIT  # UTF-8: BODY_LIMIT characters never take more bytes
 CLOCK_MIN, CLOCK_MAX = datetime(1900, 1, 1), datetime(9000, 1, 1)  # room for any "now - 14 days"
-ADMIN_TOKEN_HEADER = "X-Mock-Admin-Token"
 MASKED_KEY = "********"  # a developer key in the journal under strict keys
 
 
@@ -193,10 +193,10 @@ def caller() -> str:
     return customer
 
 
-def require_admin_token(what: str) -> None:
+def require_admin_token(what: str, sent: str) -> None:
     """401 unless the caller may reach beyond its own office (*what*, for the message):
-    with an admin token configured, the request must send it; without one, only a
-    server without strict keys (the single-user sandbox) allows it."""
+    with an admin token configured, the request must have sent it (*sent*); without one,
+    only a server without strict keys (the single-user sandbox) allows it."""
     token = current_app.config["ADMIN_TOKEN"]
     if token is None:
         if registry().keys.strict:
@@ -204,7 +204,6 @@ def require_admin_token(what: str) -> None:
                 f"{what} is off under strict keys: start the server with --admin-token "
                 f"(or MOCKSERVER_ADMIN_TOKEN) and send the token in the {ADMIN_TOKEN_HEADER} header.")
         return
-    sent = request.headers.get(ADMIN_TOKEN_HEADER, "")
     if not hmac.compare_digest(sent.encode(), token.encode()):
         raise Unauthorized(f"{what} needs the admin token, sent in the {ADMIN_TOKEN_HEADER} header.")
 
@@ -230,13 +229,14 @@ def _check_clock(when: datetime) -> None:
 @admin.route("/reset", methods=["POST"])
 @control("Restart this office (or every office) from the fixtures: data, clock, journal, faults")
 @admin.arguments(ResetQuery, location="query", as_kwargs=True)
+@admin.arguments(AdminTokenHeader, location="headers", as_kwargs=True)
 @admin.response(200, ResetResult)
-def resetOffice(customer: str, scope: str) -> Any:
+def resetOffice(customer: str, scope: str, token: str) -> Any:
     """Forget the office; its next request starts from the fixtures. ``scope=all``
     needs the server's admin token, when it has one, in the X-Mock-Admin-Token header
     (and is off under strict keys without one)."""
     if scope == "all":
-        require_admin_token("Resetting every office (scope=all)")
+        require_admin_token("Resetting every office (scope=all)", token)
     target = None if scope == "all" else customer
     registry().reset(target)
     harness().reset(target)
@@ -258,12 +258,13 @@ def getOffice(customer: str) -> Any:
 
 @admin.route("/offices", methods=["GET"])
 @control("Every office of the server (the admin token, when the server has one)")
+@admin.arguments(AdminTokenHeader, location="headers", as_kwargs=True)
 @admin.response(200, OfficeSchema(many=True))
-def listOffices(customer: str) -> Any:
+def listOffices(customer: str, token: str) -> Any:
     """Every office, in the order first used. It reaches beyond the caller's office: it
     needs the admin token, in X-Mock-Admin-Token, when the server has one (and is off
     under strict keys without one)."""
-    require_admin_token("Listing every office")
+    require_admin_token("Listing every office", token)
     return [_summary(office) for office in registry().offices()]
 
 

@@ -81,6 +81,17 @@ def _pattern(text: str) -> str:
     return text[len(api.url_prefix):] if text.startswith(api.url_prefix) else text
 
 
+ADMIN_TOKEN_HEADER = "X-Mock-Admin-Token"
+
+
+class AdminTokenHeader(OdSchema):
+    """The header of the operations that reach beyond the caller's office (the other
+    request headers are ignored)."""
+    token = OdString(data_key=ADMIN_TOKEN_HEADER, load_default="", metadata={
+        "description": "the server's admin token (--admin-token, MOCKSERVER_ADMIN_TOKEN), "
+                       "when it has one"})
+
+
 class ResetQuery(AdminSchema):
     scope = OdString(load_default="office", validate=OneOf(
         ("office", "all"), error="must be office or all."),

@@ -3,6 +3,7 @@ the journal's masked developer key, and the office limit."""
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from mockserver import create_app
 from mockserver.admin import ADMIN_TOKEN_HEADER
@@ -156,3 +157,11 @@ def test_a_rejected_api_request_creates_no_office_but_is_journaled(developer, cu
     assert app.extensions["mockserver"].offices() == []
     entries = app.extensions["mockserver.admin"].of(customer).entries()
     assert [received.status for _, received in entries] == [response.status_code]
+
+
+def test_the_control_api_document_declares_the_admin_token_header():
+    _, client = client_for()
+    spec = yaml.safe_load(client.get("/__admin/openapi.yaml").get_data(as_text=True))
+    for path, method in (("/__admin/reset", "post"), ("/__admin/offices", "get")):
+        [header] = [p for p in spec["paths"][path][method]["parameters"] if p["in"] == "header"]
+        assert (header["name"], header["required"]) == (ADMIN_TOKEN_HEADER, False)
