@@ -9,7 +9,6 @@ error lists every problem (problems.py), each with its file, line, record and fi
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from collections.abc import Hashable
 from contextlib import contextmanager, nullcontext
 from importlib import resources
@@ -153,12 +152,13 @@ def _check_names(path: Path) -> None:
     """FixtureError for a YAML file whose name is close to a fixture file's but not it
     (``tasks.yml``, ``task.yaml``, ``Tasks.yaml``): it would be silently left out."""
     known = (*RECORD_SCHEMAS, OFFICE)
+    names = {f"{name}.yaml" for name in known}
     for file in sorted(path.iterdir()):
-        if file.suffix not in (".yaml", ".yml") or file.name in {f"{k}.yaml" for k in known}:
+        if file.suffix not in (".yaml", ".yml") or file.name in names:
             continue
-        close = difflib.get_close_matches(file.stem.lower(), known, n=1, cutoff=0.8)
+        close = nearest(file.stem, known, cutoff=0.8)
         if close:
-            raise FixtureError(f"{file}: not a fixture file name; did you mean {close[0]}.yaml?")
+            raise FixtureError(f"{file}: not a fixture file name; did you mean {close}.yaml?")
 
 
 @dataclasses.dataclass
@@ -166,8 +166,8 @@ class _Loaded:
     """The records of one kind that validate, and what the rest leave behind."""
 
     records: list[Any]
-    skipped: list[int]  # the places (from 1) of the rows that are not records
-    keys: set[int]  # the primary keys those rows give: they count as present
+    places: list[int]  # each record's place (from 1) among the rows of its file
+    keys: set[int]  # the primary keys the rows that are not records give: they count as present
 
 
 def parse_documents(documents: Mapping[str, Any], origin: str = "", progress: Progress = quiet,
@@ -183,14 +183,15 @@ def parse_documents(documents: Mapping[str, Any], origin: str = "", progress: Pr
                            f"expected {', '.join([*RECORD_SCHEMAS, OFFICE])}")
     problems = Problems()
     loaded: dict[str, _Loaded] = {}
+    unread = False
     for kind, schema in RECORD_SCHEMAS.items():
         rows = documents.get(kind) or []
         if not isinstance(rows, list):
             problems.add(Problem(kind, "must be a list of records"))
-            rows = []
+            rows, unread = [], True
         loaded[kind] = _load_records(kind, schema, rows, problems, progress)
     settings = _office_settings(documents.get(OFFICE), problems)
-    if all(isinstance(documents.get(kind) or [], list) for kind in RECORD_SCHEMAS):
+    if not unread:
         _check_references(loaded, problems)  # (with a kind unread, all would fail)
     if problems.count:
         raise FixtureError(problems.report(origin, (*RECORD_SCHEMAS, OFFICE),
@@ -219,7 +220,6 @@ def _load_records(kind: str, schema: type[Schema], rows: list[Any], problems: Pr
                     refused = exc.message
             if values is None or any(name not in values for name in required):
                 _refuse(kind, key, index, row, refused, loader, required, problems)
-                found.skipped.append(index)
                 if isinstance(row, dict) and isinstance(row.get(key), int):
                     found.keys.add(row[key])
                 continue
@@ -229,12 +229,12 @@ def _load_records(kind: str, schema: type[Schema], rows: list[Any], problems: Pr
                 problems.add(Problem(kind, f"{values[key]} is used twice (first by record "
                                            f"{first}); each record needs its own",
                                      index, f"{key} {values[key]}", key))
-                found.skipped.append(index)
                 continue
             seen.add(values[key])
             if "userGroupNums" in values:
                 values["userGroupNums"] = tuple(values["userGroupNums"])
             found.records.append(cls(**values))
+            found.places.append(index)
     return found
 
 
@@ -290,6 +290,7 @@ def _check_references(loaded: Mapping[str, _Loaded], problems: Problems) -> None
     priorities = {d.DefNum for d in loaded["definitions"].records
                   if d.Category == TASK_PRIORITIES} | loaded["definitions"].keys | {0}
     objects = {"Patient": keys["patients"] - {0}, "Appointment": keys["appointments"] - {0}}
+    tasks, users = keys["tasks"] - {0}, keys["userods"] - {0}  # a note needs a real one
     rules = {  # kind -> (field, check)
         "tasks": [("TaskListNum", lambda r: r.TaskListNum in keys["tasklists"]),
                   ("UserNum", lambda r: r.UserNum in keys["userods"]),
@@ -298,19 +299,16 @@ def _check_references(loaded: Mapping[str, _Loaded], problems: Problems) -> None
                   ("PriorityDefNum", lambda r: r.PriorityDefNum in priorities)],
         "tasklists": [("Parent", lambda r: r.Parent in keys["tasklists"])],
         "appointments": [("PatNum", lambda r: r.PatNum in keys["patients"])],
-        "tasknotes": [("TaskNum", lambda r: r.TaskNum in keys["tasks"] - {0}),
-                      ("UserNum", lambda r: r.UserNum in keys["userods"] - {0})],
+        "tasknotes": [("TaskNum", lambda r: r.TaskNum in tasks),
+                      ("UserNum", lambda r: r.UserNum in users)],
     }
     for kind, checks in rules.items():
         key = primary_key(RECORD_TYPES[kind])
-        for position, row in enumerate(loaded[kind].records, 1):
+        places = loaded[kind].places
+        for position, row in enumerate(loaded[kind].records):
             for name, ok in checks:
                 if not ok(row):
-                    index = position  # its place in the file: past the rows skipped before it
-                    for skipped in loaded[kind].skipped:
-                        if skipped <= index:
-                            index += 1
-                    problems.add(Problem(kind, unresolved(kind, name, row), index,
+                    problems.add(Problem(kind, unresolved(kind, name, row), places[position],
                                          f"{key} {getattr(row, key)}", name))
 
 

@@ -294,7 +294,7 @@ class Report:
             text.append("  no offices kept yet")
         text += [f"  {name:<22} {size:>12,} bytes  {role}" for name, size, role in self._files()]
         for office in self.offices:
-            counts = ", ".join(f"{len(office.records(kind))} {kind}" for kind in RECORD_TYPES)
+            counts = ", ".join(f"{office.count(kind)} {kind}" for kind in RECORD_TYPES)
             text.append(f"  {short_key(office.key)}: {counts}; {_describe_clock(office.clock)}")
         text += [f"  problem: {problem}" for problem in self.problems]
         text += [f"  note: {note}" for note in self.notes]
