@@ -104,7 +104,7 @@ def still_open(sock: socket.socket) -> bool:
     except BlockingIOError:  # nothing to read: the server still waits for the request's end
         return True
     except OSError:  # reset by the server
-        return False
+        pass
     return False
 
 

@@ -3,10 +3,10 @@ the OpenAPI document."""
 from __future__ import annotations
 
 import difflib
-import json
 import errno
-import os
+import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -20,8 +20,8 @@ from .app import create_app
 from .banner import announce
 from .cluster import Cluster, ClusterError
 from .fixtures import FixtureError, load_dir
-from .keysfile import load_keys
 from .generate import MAX_TASKS, generate, write_dir
+from .keysfile import load_keys
 from .persist import PersistError, check_available
 from .progress import report
 from .store import MAX_OFFICES
@@ -367,7 +367,7 @@ def record_command(upstream: str, output: str, since: Any, relative: bool, limit
     """Record a fixtures folder from a real office's API (GET requests only)."""
     from datetime import datetime
 
-    from .record import counts_text, default_since, record
+    from .record import DATETIME_FORMAT, counts_text, default_since, record
     from .upstream import UpstreamError
 
     folder = Path(output)
@@ -375,7 +375,7 @@ def record_command(upstream: str, output: str, since: Any, relative: bool, limit
         raise click.ClickException(f"{folder}: not empty; record into a new or empty folder")
     now = datetime.now().replace(microsecond=0)
     since = since or default_since(now)
-    click.echo(f"recording {upstream} (tasks since {since:%Y-%m-%d %H:%M:%S})", err=True)
+    click.echo(f"recording {upstream} (tasks since {since:{DATETIME_FORMAT}})", err=True)
     with _upstream(upstream) as client:
         try:
             counts = record(client, folder, since=since, now=now, limit=limit, relative=relative,

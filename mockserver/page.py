@@ -9,10 +9,11 @@ control API (``--no-admin``).
 """
 from __future__ import annotations
 
-from flask import Blueprint, Flask, Response, current_app, render_template, url_for
+from flask import Blueprint, Flask, Response, render_template, url_for
 
 from . import __version__
 from .adminschemas import FAULT_METHODS
+from .errors import error_response
 from .store import OBJECT_TYPES, TASK_STATUSES
 
 page = Blueprint("page", __name__, url_prefix="/__admin", template_folder="templates",
@@ -36,8 +37,7 @@ def showPage() -> Response:
 def toPage() -> Response:
     """``GET /``: to the control page (a JSON body, like every answer but the page)."""
     target = url_for("page.showPage")
-    response = current_app.json.response(f"The control page is at {target}.")
-    response.status_code = 302
+    response = error_response(302, f"The control page is at {target}.")
     response.headers["Location"] = target
     return response
 

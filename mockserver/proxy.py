@@ -25,7 +25,7 @@ from . import admin
 from .errors import error_response
 from .routes import ADMITTED, api_path
 from .store import get_or_create
-from .upstream import TIMEOUT
+from .upstream import TIMEOUT, media_type_of
 
 EXTENSION = "mockserver.proxy"
 DEVIATIONS_KEPT = 1000  # per office; the oldest go first
@@ -42,9 +42,8 @@ class Proxy:
     def __init__(self, base_url: str, document: dict[str, Any]):
         self.base_url = base_url.rstrip("/")
         self.components = document.get("components", {})
-        self.operations = {operation["operationId"]: (method.upper(), path, operation)
-                           for path, methods in document["paths"].items()
-                           for method, operation in methods.items()}
+        self.operations = {operation["operationId"]: operation
+                           for methods in document["paths"].values() for operation in methods.values()}
         self._local = threading.local()  # a requests.Session per server thread
         self._deviations: dict[str, deque[dict[str, Any]]] = {}
         self._lock = threading.Lock()
@@ -72,22 +71,21 @@ class Proxy:
         if operation_id is None:
             return [] if response.status_code in (404, 405) else [
                 f"answered {status} where the document has no operation"]
-        documented = self.operations[operation_id][2].get("responses", {})
+        documented = self.operations[operation_id].get("responses", {})
         if status not in documented:
             return [f"status {status} is not documented (documented: {', '.join(documented)})"]
         described = self._resolved(documented[status])
         content = described.get("content")
         if not content:
             return []
-        media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
-        if media_type not in content:
-            return [f"Content-Type {media_type or '(none)'} is not documented "
-                    f"({', '.join(content)})"]
+        sent = media_type_of(response)
+        if sent not in content:
+            return [f"Content-Type {sent or '(none)'} is not documented ({', '.join(content)})"]
         try:
             body = response.json()
         except ValueError:
             return ["body is not JSON"]
-        schema = {**content[media_type].get("schema", {}), "components": self.components}
+        schema = {**content[sent].get("schema", {}), "components": self.components}
         return [f"body{_place(error.absolute_path)}: {error.message}"
                 for error in itertools.islice(Draft202012Validator(schema).iter_errors(body),
                                               ERRORS_PER_BODY)]

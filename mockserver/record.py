@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import string
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable
 
 from .fixtures import parse_documents
 from .generate import write_dir
-from .schemas import RECORD_FORMATS, RECORD_SCHEMAS, dump
+from .schemas import RECORD_FORMATS, dump
 from .store import (RECORD_TYPES, TASK_PRIORITIES, TASKLIST_STATUSES, TIME_FIELDS, UNSET_DATE,
                     UNSET_DATETIME, Dataset, RelativeTime)
 from .upstream import Upstream, UpstreamError
@@ -30,7 +31,6 @@ DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 PRIVATE_TEXT = {"tasks": ("Descript", "DescriptOverride"), "tasklists": ("Descript",),
                 "tasknotes": ("Note",),
                 "userods": ("UserName", "employeeName", "providerName", "emailAddress")}
-LETTERS = "abcdefghijklmnopqrstuvwxyz"
 Progress = Callable[[str], None]
 
 
@@ -78,7 +78,7 @@ def to_documents(wire: dict[str, list[dict[str, Any]]], progress: Progress = lam
     patients and appointments are the ids the tasks refer to."""
     documents: dict[str, list[dict[str, Any]]] = {}
     for kind, rows in wire.items():
-        known = [field.data_key or name for name, field in RECORD_SCHEMAS[kind]().fields.items()]
+        known = [field.data_key or name for name, field in RECORD_FORMATS[kind].fields.items()]
         dropped = sorted({name for row in rows for name in row} - set(known) - {"category"})
         if dropped:
             progress(f"{kind}: fields the mock does not hold, left out: {', '.join(dropped)}")
@@ -108,7 +108,7 @@ class Anonymizer:
             if char.isdigit():
                 out.append(str(byte % 10))
             elif char.isalpha():
-                letter = LETTERS[byte % len(LETTERS)]
+                letter = string.ascii_lowercase[byte % len(string.ascii_lowercase)]
                 out.append(letter.upper() if char.isupper() else letter)
             else:
                 out.append(char)

@@ -26,7 +26,8 @@ from .store import ALL_OTHERS, READ_ALL, BadRequest, Office, Registry, Unauthori
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 
-AUTHORIZATION = re.compile(r"ODFHIR ([^\s/]+)/([^\s/]+)")
+KEY = r"[^\s/]+"  # a developer or customer key: no spaces, no slash
+AUTHORIZATION = re.compile(rf"ODFHIR ({KEY})/({KEY})")
 AUTH_FORMAT = "ODFHIR {DeveloperKey}/{CustomerKey}"
 MEDIA_TYPE = "application/json"
 ERROR = {"$ref": "#/components/schemas/Error"}  # openapi.py declares it: a JSON string

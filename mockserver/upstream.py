@@ -11,11 +11,14 @@ GET are retried with exponential backoff by urllib3's ``Retry``, which waits as 
 from __future__ import annotations
 
 import os
+import re
 from typing import Any, Iterator, Mapping
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util import Retry
+
+from .routes import AUTH_FORMAT, KEY, MEDIA_TYPE
 
 DEVELOPER_KEY_VARIABLE = "OD_DEVELOPER_KEY"
 CUSTOMER_KEY_VARIABLE = "OD_CUSTOMER_KEY"
@@ -26,7 +29,6 @@ RETRY_STATUSES = (429, 500, 502, 503, 504)
 SMALLEST_PAGE = 100
 MAX_PAGES = 100_000  # bounded paging: far more than any office holds
 TIMEOUT = 65  # seconds: the API's own limit is 60 (its 504)
-MEDIA_TYPE = "application/json"
 
 
 class UpstreamError(Exception):
@@ -44,13 +46,18 @@ def keys_from_environment(environ: Mapping[str, str] = os.environ) -> tuple[str,
     keys = []
     for name in (DEVELOPER_KEY_VARIABLE, CUSTOMER_KEY_VARIABLE):
         value = environ.get(name, "").strip()
-        if not value or "/" in value or any(c.isspace() for c in value):
+        if not re.fullmatch(KEY, value):
             raise UpstreamError(
                 f"{name} must hold your {'developer' if name == DEVELOPER_KEY_VARIABLE else 'customer'} "
                 f"key (set it in the environment: keys are never taken from options or files); "
                 f"it is {'not set' if not value else 'not a key: no spaces or slashes'}.")
         keys.append(value)
     return keys[0], keys[1]
+
+
+def media_type_of(response: requests.Response) -> str:
+    """The media type of *response*'s Content-Type, without its parameters."""
+    return response.headers.get("Content-Type", "").split(";")[0].strip()
 
 
 class Upstream:
@@ -63,7 +70,8 @@ class Upstream:
         self.allow_writes = allow_writes
         self.timeout = timeout
         self.session = requests.Session()
-        self.session.headers.update({"Authorization": f"ODFHIR {developer_key}/{customer_key}",
+        self.session.headers.update({"Authorization": AUTH_FORMAT.format(
+                                         DeveloperKey=developer_key, CustomerKey=customer_key),
                                      "Content-Type": MEDIA_TYPE, "Accept": MEDIA_TYPE})
         retry = Retry(total=retries, backoff_factor=backoff, status_forcelist=RETRY_STATUSES,
                       allowed_methods=frozenset({"GET"}), respect_retry_after_header=True,

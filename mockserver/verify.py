@@ -21,9 +21,10 @@ from datetime import datetime
 from typing import Any, Iterator
 
 from .generate import write_dir
-from .record import build, fetch
+from .record import DATETIME_FORMAT, build, fetch
 from .schemas import DATE_PATTERN, DATETIME_PATTERN
-from .upstream import MEDIA_TYPE, Upstream
+from .routes import MEDIA_TYPE
+from .upstream import Upstream, media_type_of
 
 MOCK_AUTHORIZATION = "ODFHIR verify/verify"  # the in-process mock accepts any key pair
 MARK = "Made by mockserver verify"
@@ -115,7 +116,7 @@ def probes(documents: dict[str, list[dict[str, Any]]], since: str, allow_writes:
         Probe("404: unknown TaskNoteNum", "GET", f"/tasknotes/{unknown}"),
     ]
     if allow_writes and tasks and documents["userods"]:
-        made = f"{MARK} at {datetime.now():%Y-%m-%d %H:%M:%S}"
+        made = f"{MARK} at {datetime.now():{DATETIME_FORMAT}}"
         users = documents["userods"]
         user = next((u for u in users if u["IsHidden"] == "false" and not u["UserNumCEMT"]),
                     users[0])["UserNum"]
@@ -177,8 +178,7 @@ class UpstreamSide(Side):
     def send(self, probe: Probe) -> Exchange:
         response = self.upstream.send(probe.method, probe.path, probe.params, json=probe.body,
                                       headers=probe.headers)
-        media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
-        return _exchange(response.status_code, media_type, response.content)
+        return _exchange(response.status_code, media_type_of(response), response.content)
 
 
 class MockSide(Side):
@@ -306,7 +306,7 @@ def verify(upstream: Upstream, since: datetime, now: datetime,
     with tempfile.TemporaryDirectory(prefix="mockserver-verify-") as folder:
         write_dir(documents, folder)
         client = create_app({"TESTING": True, "FIXTURES": folder}).test_client()
-        found = probes(documents, since.strftime("%Y-%m-%d %H:%M:%S"), upstream.allow_writes)
+        found = probes(documents, since.strftime(DATETIME_FORMAT), upstream.allow_writes)
         progress(f"probing: {len(found)} requests to each side")
         real, mock = UpstreamSide(upstream), MockSide(client)
         differences = [difference for probe in found

@@ -3,7 +3,7 @@
 // only ever set as textContent, never parsed as HTML.
 "use strict";
 
-const office = { developer: "", customer: "", token: "", taskOffset: 0, earlier: [], timer: null };
+const office = { developer: "", customer: "", token: "", taskOffset: 0, earlier: [] };
 const $ = (selector) => document.querySelector(selector);
 
 function say(text, failed = false) {
@@ -62,6 +62,21 @@ async function run(action) {
 
 // --- the office --------------------------------------------------------------------
 
+// the key pair and token typed into the page; *fallback* for an empty key
+function readKeys(fallback = "") {
+  office.developer = $("#developer-key").value.trim() || fallback;
+  office.customer = $("#customer-key").value.trim() || fallback;
+  office.token = $("#admin-token").value;
+}
+
+// back to the first page of tasks, with no task or journal entry open
+function startOver() {
+  office.taskOffset = 0;
+  office.earlier = [];
+  $("#task-detail").hidden = true;
+  $("#entry-detail").hidden = true;
+}
+
 async function showSummary() {
   const summary = await call("GET", "/__admin/office");
   const key = summary.customer_key;
@@ -75,23 +90,16 @@ async function showSummary() {
 }
 
 async function openOffice() {
-  office.developer = $("#developer-key").value.trim();
-  office.customer = $("#customer-key").value.trim();
-  office.token = $("#admin-token").value;
-  office.taskOffset = 0;
-  office.earlier = [];
+  readKeys();
+  startOver();
   await showSummary();
   $("#office").hidden = false;
-  $("#task-detail").hidden = true;
-  $("#entry-detail").hidden = true;
   await Promise.all([showTasks(), showJournal(), showFaults()]);
   say(`Office ${office.customer} opened.`);
 }
 
 async function listOffices() {
-  office.developer = $("#developer-key").value.trim() || "page";
-  office.customer = $("#customer-key").value.trim() || "page";
-  office.token = $("#admin-token").value;
+  readKeys("page");
   const offices = await call("GET", "/__admin/offices");
   const list = $("#offices");
   list.replaceChildren(...offices.map((found) => {
@@ -234,10 +242,7 @@ async function changeClock(method, path, body) {
 
 async function resetOffice() {
   await call("POST", "/__admin/reset");
-  office.taskOffset = 0;
-  office.earlier = [];
-  $("#task-detail").hidden = true;
-  $("#entry-detail").hidden = true;
+  startOver();
   await Promise.all([showSummary(), showTasks(), showJournal(), showFaults()]);
   say("Office reset: it starts again from the fixtures.");
 }
@@ -284,5 +289,5 @@ document.addEventListener("DOMContentLoaded", () => {
     return changeClock("POST", "/__admin/clock/advance", { by: /^-?\d+$/.test(by) ? Number(by) : by });
   });
   click("#reset-office", resetOffice);
-  office.timer = setInterval(refreshJournal, 2000);
+  setInterval(refreshJournal, 2000);
 });
