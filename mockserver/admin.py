@@ -29,7 +29,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 from . import errors, fixtures
 from .blueprints import Blueprint, warnings
 from .harness import BODY_LIMIT, Fault, Harness, Received, journal_body
-from .routes import ADMITTED, api_path, key_pair, registry, sent_key_pair
+from .routes import ADMITTED, api_path, key_pair, registry
 from .adminschemas import (ADMIN_TOKEN_HEADER, AdminTokenHeader, AdvanceSchema, ClockSchema,
                            DeletedSchema, FaultPath, FaultSchema, JournalEntrySchema, JournalQuery,
                            OfficeSchema, ResetQuery, ResetResult)
@@ -90,7 +90,7 @@ def _admitted(customer: str) -> Response | None:
     office_harness = harness().of(customer)
     fault = office_harness.trigger(request.method, api_path(request.path))
     office_time = office.clock.now() if office is not None else Clock().now()  # a new office's
-    g.admin_journal = (office_harness, office_time, datetime.now(timezone.utc), fault)
+    g.admin_journal = (customer, office_harness, office_time, datetime.now(timezone.utc), fault)
     return _apply(fault) if fault is not None else None
 
 
@@ -111,13 +111,13 @@ def _captured_body(req: Request) -> tuple[bytes, int]:
     return raw[:BODY_BYTES], len(raw)
 
 
-def _journal_headers(environ: dict[str, Any]) -> dict[str, str]:
+def _journal_headers(environ: dict[str, Any], customer: str) -> dict[str, str]:
     """The JOURNAL_HEADERS the client sent; under strict keys, where keys are secrets
-    the keys file hands out, the developer key in ``Authorization`` is masked."""
+    the keys file hands out, the developer key in ``Authorization`` is masked (an
+    admitted request's header holds *customer*'s key pair)."""
     headers = {name: environ[key] for name, key in JOURNAL_HEADERS.items() if key in environ}
     if "Authorization" in headers and registry().keys.strict:
-        pair = sent_key_pair()  # an admitted request: its header is well-formed
-        headers["Authorization"] = f"ODFHIR {MASKED_KEY}/{pair[1] if pair else MASKED_KEY}"
+        headers["Authorization"] = f"ODFHIR {MASKED_KEY}/{customer}"
     return headers
 
 
@@ -125,13 +125,13 @@ def _after_api_request(response: Response) -> Response:
     context = g.pop("admin_journal", None)
     if context is None:
         return response
-    office_harness, office_time, wall_time, fault = context
+    customer, office_harness, office_time, wall_time, fault = context
     req = request
     environ = req.environ
     body, size = _captured_body(req)
     dropped = fault is not None and fault.drop
     office_harness.record(Received(
-        office_time, wall_time, req.method, req.path, req.query_string, _journal_headers(environ),
+        office_time, wall_time, req.method, req.path, req.query_string, _journal_headers(environ, customer),
         body, size, None if dropped else response.status_code,
         fault.id if fault is not None else None, warnings(),
         {} if dropped else _response_headers(response),

@@ -93,12 +93,12 @@ class BodyFirst:
         """The app's answer to *environ*: its status, headers and body, no body if
         producing it raised a ``ConnectionError`` (on a thread)."""
         started: list[Any] = []
+        chunks: list[bytes] = []
 
         def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             started[:] = [status, headers]
             return chunks.append  # WSGI's write()
 
-        chunks: list[bytes] = []
         result = self.wsgi_app(environ, start_response)
         content: bytes | None = None
         try:

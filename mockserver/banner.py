@@ -57,14 +57,12 @@ def lines(url: str, what: str, app: Flask | None) -> list[str]:
     """The banner's lines for a server at *url*."""
     api = f"{url}/api/v1"
     config: Any = app.config if app is not None else {}
-    keys = app.extensions["mockserver"].keys if app is not None else None
-    pair = "a/b"
-    if keys is not None and keys.strict:
-        pair = "<DeveloperKey>/<CustomerKey>"
+    strict = app is not None and app.extensions["mockserver"].keys.strict
+    pair = "<DeveloperKey>/<CustomerKey>" if strict else "a/b"
     header = "" if config.get("LENIENT_CONTENT_TYPE") else " -H 'Content-Type: application/json'"
     found = [f"{what} listening on {api}",
              f"Try: curl -H 'Authorization: ODFHIR {pair}'{header} {api}/tasks/1408"]
-    if keys is not None and keys.strict:
+    if strict:
         found.append(f"     (strict keys: take a key pair that {config['KEYS']} lists)"
                      if config.get("KEYS") else
                      "     (strict keys and no --keys file: every key pair is refused)")

@@ -62,7 +62,8 @@ class GranianServer:
             "host": host, "port": self.effective_port, "what": what})
         self.server = Granian(
             f"{__name__}:worker_app", factory=True, interface=Interfaces.ASGI, websockets=False,
-            address=host, port=self.effective_port, workers=1, backlog=BACKLOG, log_level=LogLevels.error, log_dictconfig=LOGGING,
+            address=host, port=self.effective_port, workers=1, backlog=BACKLOG,
+            log_level=LogLevels.error, log_dictconfig=LOGGING,
             # connections served at once (an open connection counts, idle or not), as on waitress
             backpressure=CONNECTION_LIMIT,
             http1_settings=HTTP1Settings(header_read_timeout=request_timeout * 1000))

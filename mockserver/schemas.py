@@ -56,7 +56,8 @@ class Answer:
 
 # The answer of the request being served: set by ``answer_as_api`` in each API view and
 # reset before every request; read by the fields as they dump.
-ANSWER: ContextVar[Answer] = ContextVar("ANSWER", default=Answer())
+PLAIN = Answer()  # the plain defaults (frozen: one instance serves every request)
+ANSWER: ContextVar[Answer] = ContextVar("ANSWER", default=PLAIN)
 
 
 # --- fields ------------------------------------------------------------------------------
@@ -430,21 +431,20 @@ def answer_as_api(params: dict[str, Any], utc_offset: timedelta) -> dict[str, An
     """Answer this request as the API does (ANSWER): with the formats of
     DateFormatString/DateTimeFormatString in loaded query *params*, the office's
     *utc_offset*, and Open Dental's text rule; *params* without the formats."""
-    plain = Answer()
-    ANSWER.set(Answer(date=params.pop("DateFormatString", plain.date),
-                      datetime=params.pop("DateTimeFormatString", plain.datetime),
+    ANSWER.set(Answer(date=params.pop("DateFormatString", PLAIN.date),
+                      datetime=params.pop("DateTimeFormatString", PLAIN.datetime),
                       utc_offset=utc_offset, api_text=True))
     return params
 
 
 def plain_answers() -> None:
     """Dump with the plain defaults until a view says otherwise (before every request)."""
-    ANSWER.set(Answer())
+    ANSWER.set(PLAIN)
 
 
 def dump(schema: Schema, obj: Any, many: bool = False) -> Any:
     """Serialize *obj* (or a list) the plain way: the control API, fixtures, the journal."""
-    token = ANSWER.set(Answer())
+    token = ANSWER.set(PLAIN)
     try:
         return schema.dump(obj, many=many)
     finally:
