@@ -128,10 +128,11 @@ def _forwarded(customer: str) -> Response:
     except requests.RequestException as exc:
         return error_response(502, f"The upstream {upstream.base_url} cannot be reached: "
                                    f"{type(exc).__name__}.")
-    operation = request.endpoint.rsplit(".", 1)[-1] if request.url_rule is not None else None
-    problems = upstream.problems(operation, response)
-    if problems:
-        upstream.note(customer, operation, response.status_code, problems)
+    if current_app.config["ADMIN_API"]:  # deviations are read through the control API only
+        operation = request.endpoint.rsplit(".", 1)[-1] if request.url_rule is not None else None
+        problems = upstream.problems(operation, response)
+        if problems:
+            upstream.note(customer, operation, response.status_code, problems)
     headers = [(name, value) for name, value in response.headers.items()
                if name.lower() not in NOT_FORWARDED]
     return Response(response.content, status=response.status_code, headers=headers)
@@ -154,6 +155,6 @@ def init_app(app: Flask) -> None:
 
     app.extensions[EXTENSION] = Proxy(app.config["PROXY"], build("api"))
     app.extensions.setdefault(ADMITTED, []).append(_forwarded)
-    if app.config.get("ADMIN_API", True):
+    if app.config["ADMIN_API"]:
         app.add_url_rule("/__admin/deviations", view_func=getDeviations, methods=["GET"])
         app.add_url_rule("/__admin/deviations", view_func=deleteDeviations, methods=["DELETE"])
